@@ -1,0 +1,57 @@
+"""`selfsynth` command line. Each subcommand lives in ``harness/commands/<name>.py`` and exposes
+``add_parser(subparsers)`` and ``run(args) -> int``; modules are imported only when their
+command runs, so ``selfsynth ls`` stays fast."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from harness.errors import UserError
+
+# name -> (module, one-line help). Only commands that work are listed here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
+}
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("selfsynth-harness")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfsynth", description="SelfSynth evaluation and benchmark harness")
+    parser.add_argument("--version", action="version", version=f"selfsynth {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_parser(sub)
+        sub.set_defaults(_module=module_name)
+    return parser
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UserError as exc:
+        print(f"selfsynth {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"selfsynth {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Config dataclasses → YAML files and CLI flags (the TRL pattern).
+
+Every field of a config dataclass carries a type, a default and ``metadata={"help": ...}``. A run's
+config is resolved in three layers: dataclass defaults < ``--config run.yaml`` < explicit flags.
+Nested dataclasses become YAML sections and dotted flags (``--train.learning_rate 2e-3``).
+Unknown keys and values of the wrong type are errors that name their source.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import UserError
+
+
+def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A documented dataclass field: ``lr: float = field(1e-5, help="peak learning rate")``."""
+    kwargs: dict[str, Any] = {"metadata": {"help": help}}
+    if default_factory is not dataclasses.MISSING:
+        kwargs["default_factory"] = default_factory
+    else:
+        kwargs["default"] = default
+    return dataclasses.field(**kwargs)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _is_config(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) and isinstance(tp, type)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    base, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise UserError(f"{where}: null given, expected {getattr(base, '__name__', base)}")
+    origin = typing.get_origin(base)
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
+                return value.lower() in {"true", "1", "yes", "on"}
+            raise ValueError(value)
+        if base is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if base is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if base is str:
+            if isinstance(value, (dict, list)):
+                raise ValueError(value)
+            return str(value)
+        if origin in (list, tuple):
+            (item_tp, *_) = typing.get_args(base) or (Any,)
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(value)
+            items = [_coerce(v, item_tp, where) if item_tp is not Any else v for v in value]
+            return items if origin is list else tuple(items)
+        if origin is dict or base is dict:
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return dict(value)
+        if typing.get_origin(base) is typing.Literal:
+            if value not in typing.get_args(base):
+                raise ValueError(value)
+            return value
+    except (TypeError, ValueError):
+        expected = getattr(base, "__name__", str(base))
+        raise UserError(f"{where}: {value!r} is not a valid {expected}") from None
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, source: str = "config") -> Any:
+    """Build ``cls`` from a (nested) dict; unknown keys are errors naming ``source``."""
+    data = dict(data or {})
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        import difflib
+
+        hints_text = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(names), n=1)
+            hints_text.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UserError(f"{source}: unknown key(s) {', '.join(hints_text)} for {cls.__name__}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        tp = hints[f.name]
+        where = f"{source}: {f.name}"
+        if _is_config(tp):
+            value = data[f.name]
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: expected a mapping (section), got {type(value).__name__}")
+            kwargs[f.name] = from_dict(tp, value, f"{source}: {f.name}")
+        else:
+            kwargs[f.name] = _coerce(data[f.name], tp, where)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: invalid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+    """One flag per field (``--name`` or ``--section.name``), generated from the dataclass.
+
+    Defaults are suppressed so that only flags the user typed override the YAML layer."""
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        tp = hints[f.name]
+        name = f"{prefix}{f.name}"
+        if _is_config(tp):
+            add_arguments(parser, tp, prefix=f"{name}.")
+            continue
+        base, _ = _unwrap_optional(tp)
+        metavar = "BOOL" if base is bool else getattr(base, "__name__", "VALUE").upper()
+        default = f.default if f.default is not dataclasses.MISSING else "(computed)"
+        flags = [f"--{name}"]
+        if "_" in name:
+            flags.append(f"--{name.replace('_', '-')}")
+        parser.add_argument(
+            *flags,
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=f"{f.metadata.get('help', '')} (default: {default})",
+        )
+
+
+def overrides_from_args(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
+    """The nested dict of flags the user actually typed, still as strings (coerced by from_dict)."""
+    hints = _hints(cls)
+    out: dict[str, Any] = {}
+    values = vars(args)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        name = f"{prefix}{f.name}"
+        if _is_config(tp):
+            nested = overrides_from_args(args, tp, prefix=f"{name}.")
+            if nested:
+                out[f.name] = nested
+        elif name in values:
+            out[f.name] = values[name]
+    return out
+
+
+def resolve(cls: type, config_path: str | Path | None = None, overrides: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Any:
+    """defaults < ``base`` (e.g. a method's preset) < YAML file < CLI overrides."""
+    merged: dict[str, Any] = dict(base or {})
+    source = "command line"
+    if config_path:
+        merged = _deep_merge(merged, read_yaml(config_path))
+        source = str(config_path)
+    from_dict(cls, merged, source)  # validate the file alone first, so its errors name it
+    merged = _deep_merge(merged, overrides or {})
+    return from_dict(cls, merged, f"{source} + command line" if config_path else source)
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)

@@ -1,0 +1,141 @@
+"""The run store: one folder per (experiment, task, method, iteration, step).
+
+A step's folder is filled by its step function; the completion marker ``_done.json`` is written
+last (atomically), so a folder without it is an interrupted step: it is wiped and redone on the
+next run, while finished steps are skipped. The manifest records what produced the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.errors import UserError
+from harness.io import read_json, write_json
+
+DONE_MARKER = "_done.json"
+SCHEMA_VERSION = 1
+TRACKED_PACKAGES = (
+    "selfsynth-harness", "torch", "transformers", "peft", "accelerate", "sentence-transformers",
+    "numpy", "lmms-eval", "openai",
+)
+
+
+def _safe(part: str) -> str:
+    if not part or "/" in part or part in {".", ".."}:
+        raise UserError(f"invalid run-store path component {part!r}")
+    return part
+
+
+@dataclass
+class StepResult:
+    path: Path
+    info: dict[str, Any]
+    skipped: bool  # True when the step was already finished and not recomputed
+
+
+@dataclass
+class RunStore:
+    root: Path
+    experiment: str = "default"
+    computed: list[str] = field(default_factory=list)  # steps computed by this process, in order
+    reused: list[str] = field(default_factory=list)  # finished steps skipped by this process
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def unit_dir(self, task: str, method: str, iteration: int | None = None) -> Path:
+        path = self.root / _safe(self.experiment) / _safe(task) / _safe(method)
+        return path / f"iter_{iteration}" if iteration is not None else path
+
+    def step_dir(self, task: str, method: str, iteration: int | None, step: str) -> Path:
+        return self.unit_dir(task, method, iteration) / _safe(step)
+
+    @staticmethod
+    def is_done(path: Path) -> bool:
+        return (Path(path) / DONE_MARKER).is_file()
+
+    def run_step(
+        self,
+        task: str,
+        method: str,
+        iteration: int | None,
+        step: str,
+        fn: Callable[[Path], dict[str, Any] | None],
+    ) -> StepResult:
+        """Run ``fn(step_dir)`` unless the step already finished. ``fn`` returns a JSON-able summary."""
+        path = self.step_dir(task, method, iteration, step)
+        label = str(path.relative_to(self.root))
+        if self.is_done(path):
+            self.reused.append(label)
+            return StepResult(path, read_json(path / DONE_MARKER).get("info", {}), skipped=True)
+        if path.exists():
+            # An interrupted attempt: its partial files are untrusted. Steps that resume inside
+            # themselves (per-sample caches) keep their progress in the response cache, not here.
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        started = time.time()
+        info = fn(path) or {}
+        write_json(path / DONE_MARKER, {"info": info, "seconds": round(time.time() - started, 3), "finished": time.time()})
+        self.computed.append(label)
+        return StepResult(path, info, skipped=False)
+
+    def write_manifest(self, config: dict[str, Any], seeds: dict[str, int], fingerprints: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
+        path = self.root / _safe(self.experiment) / "manifest.json"
+        previous = read_json(path) if path.is_file() else None
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "config": config,
+            "seeds": seeds,
+            "fingerprints": fingerprints,
+            "versions": package_versions(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "git": git_revision(),
+            "command": sys.argv,
+            **(extra or {}),
+        }
+        if previous is not None and previous.get("config") != config:
+            raise UserError(
+                f"{path} was written by a run with a different config; use another --out or --experiment "
+                "(resuming would mix results of two configs)"
+            )
+        if previous is not None:
+            manifest["created"] = previous.get("created", time.time())
+            manifest["resumed"] = previous.get("resumed", 0) + 1
+        else:
+            manifest["created"] = time.time()
+        write_json(path, manifest)
+        return path
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision() -> dict[str, Any]:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if rev.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+

@@ -1,0 +1,60 @@
+"""The task interface every dataset module implements.
+
+A task reads one published dataset layout from a root folder and yields samples; it knows its
+class names and their aliases, and its domain's prompts (kept as YAML under ``tasks/prompts/``).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str  # stable id within the dataset (joins records back to the data)
+    image_path: str  # absolute path to the image file
+    label: str  # human-readable class name, e.g. "Black footed Albatross"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prompts:
+    """A domain's prompts. ``explain[0]`` is the evaluation question (DESIGN §3)."""
+
+    domain: str
+    describe: list[str]  # step 1: describe the object's appearance, not the background
+    simple: list[str]  # "what is this"
+    explain: list[str]  # name + explanation
+    cot: list[str]  # chain of thought
+    label_sentence: str  # one sentence that states the label, "{label}" placeholder
+
+
+class Task(abc.ABC):
+    """Base class. Subclasses set ``name``/``domain`` and implement ``load``."""
+
+    name: ClassVar[str] = ""
+    domain: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path, **options: Any):
+        self.root = Path(root)
+        self.options = options
+        self.skipped: list[str] = []  # corrupt/unreadable files passed over, with their paths
+
+    @abc.abstractmethod
+    def load(self, split: str) -> list[Sample]:
+        """Samples of ``split`` ("train" or "test"), in a deterministic order."""
+
+    @abc.abstractmethod
+    def class_names(self) -> list[str]:
+        """Human-readable class names, in label-index order."""
+
+    def aliases(self, label: str) -> tuple[str, ...]:
+        """Other accepted spellings of ``label`` for ``tasks.labels.match``."""
+        return ()
+
+    def prompts(self) -> Prompts:
+        from tasks.prompts import load_prompts
+
+        return load_prompts(self.domain)
