@@ -88,8 +88,19 @@ class RunStore:
         self.computed.append(label)
         return StepResult(path, info, skipped=False)
 
-    def write_manifest(self, config: dict[str, Any], seeds: dict[str, int], fingerprints: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
-        path = self.root / _safe(self.experiment) / "manifest.json"
+    def write_manifest(
+        self,
+        unit_dir: Path,
+        config: dict[str, Any],
+        seeds: dict[str, int],
+        fingerprints: dict[str, str],
+        extra: dict[str, Any] | None = None,
+        extendable: tuple[str, ...] = ("iterations",),
+    ) -> Path:
+        """Write ``unit_dir/manifest.json``; refuse to resume a unit made with another config.
+
+        Keys in ``extendable`` may differ (e.g. more iterations continue a finished run)."""
+        path = Path(unit_dir) / "manifest.json"
         previous = read_json(path) if path.is_file() else None
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -103,7 +114,10 @@ class RunStore:
             "command": sys.argv,
             **(extra or {}),
         }
-        if previous is not None and previous.get("config") != config:
+        def comparable(c: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in c.items() if k not in extendable}
+
+        if previous is not None and comparable(previous.get("config", {})) != comparable(config):
             raise UserError(
                 f"{path} was written by a run with a different config; use another --out or --experiment "
                 "(resuming would mix results of two configs)"
