@@ -1,0 +1,56 @@
+"""Pediatric chest X-rays (Kermany et al.), normal vs pneumonia, official split 5,216 / 624.
+
+Root: the folder holding ``chest_xray/`` or ``chest_xray/`` itself. The published archive also
+carries ``__MACOSX/`` resource forks, ``._*`` files and a nested duplicate
+``chest_xray/chest_xray/``; we read only the outermost folder that has ``train/`` and ``test/``,
+ignore ``val/`` (16 images; the paper does not use it) and skip hidden files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from harness.errors import UserError
+from tasks.base import Sample
+from tasks.common import DatasetTask, require, sorted_images
+
+CLASS_FOLDERS = {"NORMAL": "Normal", "PNEUMONIA": "Pneumonia"}
+XRAY_ALIASES: dict[str, tuple[str, ...]] = {
+    "Normal": ("no signs of pneumonia", "healthy lungs", "no abnormality"),
+    "Pneumonia": ("pneumonic", "lung infection"),
+}
+
+
+class ChestXrayTask(DatasetTask):
+    """Pediatric chest x-ray, normal vs pneumonia."""
+
+    name = "chest_xray"
+    domain = "chest_xray"
+
+    @property
+    def folder(self) -> Path:
+        folder = require(self.root, "the chest_xray folder or the folder holding it")
+        while not ((folder / "train").is_dir() and (folder / "test").is_dir()):
+            if not (folder / "chest_xray").is_dir():
+                raise UserError(f"{folder / 'chest_xray' / 'train'} not found (expected chest_xray/{{train,test}}/{{NORMAL,PNEUMONIA}})")
+            folder = folder / "chest_xray"
+        return folder
+
+    def class_names(self) -> list[str]:
+        return list(CLASS_FOLDERS.values())
+
+    def _alias_table(self) -> dict[str, Iterable[str]]:
+        return XRAY_ALIASES
+
+    def _load_split(self, split: str) -> list[Sample]:
+        samples = []
+        for folder_name, label in CLASS_FOLDERS.items():
+            folder = require(self.folder / split / folder_name, f"a folder of {label.lower()} chest X-ray images")
+            for path in sorted_images(folder):
+                meta = {"class_folder": folder_name}
+                if folder_name == "PNEUMONIA":
+                    # file names say the cause: person1_bacteria_1.jpeg / person1_virus_6.jpeg
+                    cause = "bacteria" if "bacteria" in path.name else "virus" if "virus" in path.name else ""
+                    meta["cause"] = cause
+                samples.append(Sample(f"{split}/{folder_name}/{path.name}", str(path.resolve()), label, meta))
+        return samples
