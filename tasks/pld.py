@@ -121,12 +121,14 @@ class PldTask(DatasetTask):
                 table[class_display_name(folder)] = [f"healthy {crop}", f"healthy {crop} leaf"]
         return table
 
-    def planned_sizes(self, total: int) -> tuple[int, int]:
-        """(train, test) counts for ``total`` available images (see module doc)."""
+    def planned_sizes(self, total: int, n_classes: int = 1) -> tuple[int, int]:
+        """(train, test) counts for ``total`` available images (see module doc); when scaled,
+        each split keeps at least one image per class."""
         want = self.train_size + self.test_size
         if total >= want:
             return self.train_size, self.test_size
-        train = max(1, round(total * self.train_size / want))
+        train = round(total * self.train_size / want)
+        train = min(max(train, n_classes), total - n_classes)
         return train, total - train
 
     def _all_samples(self) -> dict[str, list[Sample]]:
@@ -138,7 +140,7 @@ class PldTask(DatasetTask):
                 label = class_display_name(folder)
                 for path in sorted(p for p in (self.class_dir / folder).iterdir() if is_image_file(p)):
                     samples.append(Sample(f"{folder}/{path.name}", str(path.resolve()), label, {"class_folder": folder}))
-            n_train, n_test = self.planned_sizes(len(samples))
+            n_train, n_test = self.planned_sizes(len(samples), len(self.class_folders()))
             labels = [s.label for s in samples]
             try:
                 train, test = train_test_split(
