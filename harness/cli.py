@@ -12,6 +12,7 @@ from harness.errors import UserError
 # name -> (module, one-line help). Only commands that work are listed here.
 COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
+    "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
 }
 
 
