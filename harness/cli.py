@@ -13,6 +13,8 @@ from harness.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
     "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
+    "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
+    "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
 }
 
 
