@@ -1,0 +1,173 @@
+"""Iterations ≥ 2: reward-model-free rejection sampling (DESIGN §2).
+
+The previous iteration's model answers ``reject_questions`` questions per image (explain with
+probability ``reject_p_explain``, else chain-of-thought), ``reject_samples`` candidates each. Modes:
+
+- ``infonce`` (ours): score every candidate with the InfoNCE form — A = the image's selected
+  concepts, B = the candidates, C = every concept of every other class — and keep the best one
+  (ties: lowest sample index) only if it names the label; otherwise substitute a simple question
+  answered by the domain's label sentence.
+- ``random`` (the ``no_filter`` ablation): keep a random candidate; no ranking, no label check.
+- ``label`` (``lge`` iterations): resample without concept filtering — keep a random candidate
+  among those that name the label; if none does, the same simple-question fallback as ``infonce``.
+
+Empty candidates never count as naming the label. An image whose selection is empty (its class
+had no concepts) scores every candidate 0, so the first one that names the label is used.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+
+from harness.cache import ResponseCache
+from harness.synth.config import SynthConfig
+from harness.synth.rewrite import LabelChecker, _mentioned, training_row
+from harness.synth.select import infonce_scores
+from harness.synth.stage import Stage, draw_questions, image_rng, samples_digest
+from tasks.base import Prompts, Sample, Task
+
+Mode = Literal["infonce", "random", "label"]
+MODES: tuple[str, ...] = ("infonce", "random", "label")
+
+
+def rejection_sample(
+    lm: Any,
+    task: Task,
+    samples: Sequence[Sample],
+    image_concepts: Mapping[str, Sequence[str]],
+    class_concepts: Mapping[str, Sequence[str]] | object,
+    prompts: Prompts,
+    cfg: SynthConfig,
+    cache: ResponseCache | None,
+    out_dir: str | Path,
+    mode: Mode = "infonce",
+    iteration: int = 2,
+    encoder=None,
+) -> list[dict[str, Any]]:
+    """Training rows {"id","image","question","answer", + provenance} for one iteration ≥ 2.
+
+    ``image_concepts``: {image id: the step-2 selection} (fixed across iterations);
+    ``class_concepts``: {class: concepts} or a ConceptSet (C = the other classes' concepts).
+    ``iteration`` enters the question draw, so each round asks different questions.
+    Writes ``reject.jsonl`` (one row per question: candidates, scores, choice and why) and
+    ``reject.stats.json``.
+    """
+    from harness.generate import GenArgs, generate
+
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+    by_class = getattr(class_concepts, "concepts", class_concepts)
+    args = GenArgs(
+        max_new_tokens=cfg.reject_max_new_tokens, temperature=cfg.reject_temperature,
+        top_p=cfg.reject_top_p, num_samples=cfg.reject_samples, seed=cfg.seed * 1000 + iteration,
+    )
+    weights = {"explain": cfg.reject_p_explain, "cot": 1.0 - cfg.reject_p_explain}
+    pools = {"explain": list(prompts.explain), "cot": list(prompts.cot), "simple": list(prompts.simple)}
+    if mode == "infonce":
+        from harness.synth.selection import make_encoder
+
+        encoder = encoder or make_encoder(cfg)
+    stage = Stage(out_dir, "reject", {
+        "model": lm.fingerprint, "samples": samples_digest(samples), "gen": asdict(args), "mode": mode,
+        "iteration": iteration, "concepts": [list(image_concepts.get(s.id, [])) for s in samples],
+        "class_concepts": {k: list(v) for k, v in sorted(by_class.items())}, "pools": pools, "weights": weights,
+        "n": cfg.reject_questions, "tau": cfg.tau, "rule": cfg.label_match, "label_sentence": prompts.label_sentence,
+        "encoder": encoder.fingerprint if encoder is not None else None,
+    })
+    if not stage.done():
+        checker = LabelChecker(task, cfg.label_match)
+        stage_key = f"reject-{iteration}"
+        plan = []  # (sample, question index, type, question, rng)
+        for sample in samples:
+            rng = image_rng(cfg.seed, stage_key, sample.id)
+            for q, (kind, question) in enumerate(draw_questions(rng, pools, weights, cfg.reject_questions)):
+                plan.append((sample, q, kind, question, rng))
+        outputs = generate(lm, [(s.image_path, question) for s, _, _, question, _ in plan], args, cache=cache,
+                           batch_size=cfg.batch_size, desc=f"candidates (iteration {iteration})")
+        scores = _score_all(plan, outputs, image_concepts, by_class, cfg, encoder) if mode == "infonce" else None
+        rows = []
+        for p, ((sample, q, kind, question, rng), cands) in enumerate(zip(plan, outputs)):
+            has_label = [bool(c.strip()) and checker.contains(c, sample.label) for c in cands]
+            cand_scores = scores[p] if scores is not None else None
+            chosen, keep, reason = choose_candidate(mode, has_label, cand_scores, rng)
+            row = {
+                "id": sample.id, "image": sample.image_path, "label": sample.label, "iteration": iteration,
+                "question_index": q, "candidate_question_type": kind, "candidate_question": question,
+                "candidates": list(cands), "has_label": has_label,
+                "scores": [round(float(s), 6) for s in cand_scores] if cand_scores is not None else None,
+                "chosen": chosen, "kept": keep, "reason": reason, "fallback": not keep,
+            }
+            if keep:
+                row.update(question_type=kind, question=question, answer=cands[chosen])
+            else:
+                row.update(question_type="simple", question=rng.choice(pools["simple"]),
+                           answer=prompts.label_sentence.format(label=sample.label))
+            row["concepts_mentioned"] = _mentioned(row["answer"], list(image_concepts.get(sample.id, [])))
+            rows.append(row)
+        stage.finish(rows, _reject_stats(rows, samples, image_concepts, mode))
+    return [training_row(r, f"reject-{mode}") for r in stage.load()]
+
+
+def choose_candidate(mode: str, has_label: Sequence[bool], scores: Sequence[float] | None, rng) -> tuple[int, bool, str]:
+    """(chosen candidate index, keep it?, reason) for one question under ``mode``."""
+    if mode == "infonce":
+        chosen = int(np.argmax(scores))  # first maximum: the lowest sample index wins ties
+        keep = bool(has_label[chosen])
+        return chosen, keep, "best_has_label" if keep else "best_lacks_label"
+    if mode == "random":
+        return rng.randrange(len(has_label)), True, "random"
+    good = [i for i, ok in enumerate(has_label) if ok]
+    if good:
+        return rng.choice(good), True, "random_with_label"
+    return rng.randrange(len(has_label)), False, "none_with_label"
+
+
+def _score_all(plan, outputs, image_concepts, by_class, cfg: SynthConfig, encoder) -> list[np.ndarray]:
+    """InfoNCE score of every candidate (A: the image's concepts, C: the other classes' concepts)."""
+    classes = sorted(by_class)
+    flat = [c for name in classes for c in by_class[name]]
+    owner = np.array([i for i, name in enumerate(classes) for _ in by_class[name]], dtype=np.int64)
+    index = {name: i for i, name in enumerate(classes)}
+    cand_emb = encoder.encode([c for cands in outputs for c in cands], progress=True, desc="encode candidates")
+    dim = cand_emb.shape[1]
+    concept_emb = encoder.encode(flat, desc="encode concepts") if flat else np.zeros((0, dim), dtype=np.float32)
+    vocab = list(dict.fromkeys(c for s, *_ in plan for c in image_concepts.get(s.id, [])))
+    vocab_emb = dict(zip(vocab, encoder.encode(vocab, desc="encode selected concepts"))) if vocab else {}
+    ends = np.cumsum([len(c) for c in outputs]).tolist()
+    starts = [0, *ends[:-1]]
+    scores: list[np.ndarray] = [np.zeros(0)] * len(plan)
+    by_image: dict[str, list[int]] = {}
+    for p, (sample, *_rest) in enumerate(plan):
+        by_image.setdefault(sample.id, []).append(p)
+    for positions in by_image.values():  # A and C once per image; all its candidates in one product
+        sample = plan[positions[0]][0]
+        mine = list(image_concepts.get(sample.id, []))
+        A = np.stack([vocab_emb[c] for c in mine]) if mine else np.zeros((0, dim), dtype=np.float32)
+        C = concept_emb[owner != index.get(sample.label, -1)]
+        rows = np.concatenate([np.arange(starts[p], ends[p]) for p in positions])
+        s = infonce_scores(A, cand_emb[rows], C, cfg.tau)
+        cursor = 0
+        for p in positions:
+            n = ends[p] - starts[p]
+            scores[p] = s[cursor : cursor + n]
+            cursor += n
+    return scores
+
+
+def _reject_stats(rows: list[dict], samples: Sequence[Sample], image_concepts: Mapping[str, Sequence[str]], mode: str) -> dict[str, Any]:
+    n = len(rows) or 1
+    counts = [len(image_concepts.get(s.id, [])) for s in samples]
+    kept = [r for r in rows if r["kept"]]
+    return {
+        "mode": mode,
+        "images": len(samples),
+        "questions": len(rows),
+        "kept_rate": len(kept) / n,
+        "fallback_rate": sum(r["fallback"] for r in rows) / n,
+        "candidates_with_label_rate": sum(sum(r["has_label"]) for r in rows) / max(1, sum(len(r["has_label"]) for r in rows)),
+        "kept_with_concept_share": (sum(bool(r["concepts_mentioned"]) for r in kept) / len(kept)) if kept else 0.0,
+        "concepts_per_image_mean": (sum(counts) / len(counts)) if counts else 0.0,
+    }
