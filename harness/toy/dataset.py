@@ -155,22 +155,37 @@ def extract_attributes(text: str) -> set[tuple[str, str]]:
 
 
 def make_classes(cfg: ToyDataConfig) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Species names and attributes; any two species differ in >= ``min_class_distance`` parts."""
+    """Species names and attributes. Any two species differ in >= ``min_class_distance`` parts,
+    and every attribute value a species has is shared with another species, so no single
+    feature names a species."""
     rng = random.Random(f"classes:{cfg.seed}")
     pairs = [(a, b) for a in NAME_FIRST for b in NAME_SECOND]
     if cfg.num_classes > len(pairs):
         raise ValueError(f"at most {len(pairs)} toy classes are available")
     names = [f"{a} {b}" for a, b in rng.sample(pairs, cfg.num_classes)]
+    for _ in range(10_000):
+        combos = _draw_combos(rng, cfg)
+        if combos is not None and _all_values_shared(combos):
+            return names, dict(zip(names, combos))
+    raise ValueError("could not draw distinct enough toy classes; change num_classes or min_class_distance")
+
+
+def _draw_combos(rng: random.Random, cfg: ToyDataConfig) -> list[dict[str, str]] | None:
     combos: list[dict[str, str]] = []
-    for _ in range(100_000):
-        if len(combos) == cfg.num_classes:
-            break
+    for _ in range(2_000):
         cand = {part: rng.choice(VALUES[part]) for part in PARTS}
         if all(sum(cand[p] != other[p] for p in PARTS) >= cfg.min_class_distance for other in combos):
             combos.append(cand)
-    else:
-        raise ValueError("could not draw distinct enough toy classes; lower min_class_distance")
-    return names, dict(zip(names, combos))
+            if len(combos) == cfg.num_classes:
+                return combos
+    return None
+
+
+def _all_values_shared(combos: list[dict[str, str]]) -> bool:
+    from collections import Counter
+
+    counts = Counter((p, c[p]) for c in combos for p in PARTS)
+    return all(n >= 2 for n in counts.values())
 
 
 def sample_instance(rng: random.Random, class_attrs: dict[str, str], cfg: ToyDataConfig) -> dict[str, str | None]:
