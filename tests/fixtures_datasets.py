@@ -226,3 +226,46 @@ def dataset_roots(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     root = tmp_path_factory.mktemp("ham10000")
     out["ham10000"] = (root, make_ham(root))
     return out
+
+
+# -- the toy world's base model (built once per machine by harness.toy, cached) --------------
+@pytest.fixture(scope="session")
+def toy_world():
+    from harness.toy import ensure_toy_world
+
+    return ensure_toy_world()
+
+
+@pytest.fixture(scope="session")
+def toy_lm(toy_world):
+    from harness.models import load_model
+
+    return load_model(toy_world.model_path)
+
+
+def make_crown_task(toy_dataset_root: Path, out: Path, limit: int = 16) -> Path:
+    """A toy-layout dataset over the toy world's test images whose "class" is the visible crown
+    colour ("yellow crown"): the toy base model describes crowns but knows no species, so its
+    answers name this label on some images and miss it on others (a non-degenerate accuracy)."""
+    toy_dataset_root = Path(toy_dataset_root)
+    rows = []
+    for line in (toy_dataset_root / "test.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        crown = row["attributes"].get("crown")
+        if crown is None:
+            continue
+        rows.append({**row, "image": str(toy_dataset_root / row["image"]), "label": f"{crown} crown"})
+        if len(rows) == limit:
+            break
+    classes = sorted({r["label"] for r in rows})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "toy_meta.json").write_text(json.dumps({"version": 1, "seed": 0, "image_size": 0, "classes": classes, "class_attributes": {}}))
+    (out / "concepts.json").write_text(json.dumps({c: [c] for c in classes}))
+    (out / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (out / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
+
+
+@pytest.fixture(scope="session")
+def crown_root(toy_world, tmp_path_factory) -> Path:
+    return make_crown_task(Path(toy_world.dataset_root), tmp_path_factory.mktemp("crown"))

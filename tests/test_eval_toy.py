@@ -1,0 +1,69 @@
+"""`selfsynth eval` / harness.evaluate on the toy base model: records, metrics, cache, errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.io import read_jsonl
+from tasks.labels import paper_match
+from tests.fixtures_datasets import crown_root, toy_lm, toy_world  # noqa: F401
+
+
+def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
+    from tasks.toy import ToyTask
+
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "toy", "--root", str(crown_root), "--model", str(toy_world.model_path),
+            "--out", str(out), "--batch-size", "8", "--json"]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    records = read_jsonl(out / "records.jsonl")
+    task = ToyTask(crown_root)
+    samples = task.load("test")
+    assert [r["id"] for r in records] == [s.id for s in samples] and metrics["n"] == len(samples) == 16
+    for record, sample in zip(records, samples):
+        assert record["label"] == sample.label
+        assert record["match"] == task.match(record["answer"], sample.label)
+        assert record["paper_match"] == paper_match(record["answer"], sample.label)
+    hits = [r["match"] for r in records]
+    # the base model describes crowns: it names the right one on some images, not on all
+    assert 0 < sum(hits) < len(hits)
+    assert metrics["accuracy"] == pytest.approx(sum(hits) / len(hits))
+    assert metrics["accuracy_ci95"][0] <= metrics["accuracy"] <= metrics["accuracy_ci95"][1]
+    assert sum(v["n"] for v in metrics["per_class"].values()) == 16
+    assert metrics["question"] == "Based on what you see, what is the exact name of this bird? Explain your answer."
+    assert metrics["split"] == "test" and metrics["limit"] is None and len(metrics["model_fingerprint"]) == 32
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+    # a re-run is answered from the response cache, with identical records
+    from harness.cache import ResponseCache
+    from harness.evaluate import evaluate
+    from harness.models import load_model
+
+    cache = ResponseCache(out / "cache.sqlite")
+    again = evaluate(task, samples, load_model(toy_world.model_path), tmp_path / "again", cache=cache, batch_size=3)
+    assert cache.hits == 16 and cache.misses == 0
+    assert read_jsonl(tmp_path / "again" / "records.jsonl") == records
+    assert again["accuracy"] == metrics["accuracy"]
+
+
+def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys):
+    out = tmp_path / "limited"
+    assert main(["eval", "--task", "toy", "--limit", "3", "--out", str(out), "--max-new-tokens", "16"]) == 0
+    printed = capsys.readouterr().out
+    assert "toy/test: n=3" in printed
+    records = read_jsonl(out / "records.jsonl")
+    assert [r["id"] for r in records] == ["test_00001", "test_00002", "test_00003"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["limit"] == 3 and metrics["root"] == str(toy_world.dataset_root)
+
+
+def test_eval_user_errors(tmp_path, capsys):
+    assert main(["eval", "--task", "cub200", "--model", str(tmp_path)]) == 2
+    assert "needs --root" in capsys.readouterr().err
+    assert main(["eval", "--task", "cub200", "--root", str(tmp_path)]) == 2
+    assert "needs --model" in capsys.readouterr().err
+    assert main(["eval", "--task", "toy", "--root", str(tmp_path), "--model", str(tmp_path)]) == 2
+    assert "toy_meta.json" in capsys.readouterr().err
