@@ -12,6 +12,7 @@ from harness.errors import UserError
 # name -> (module, one-line help). Only commands that work are listed here.
 COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
+    "toy": ("harness.commands.toy", "build (once) the offline toy dataset and toy base model; print their paths"),
     "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
     "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
     "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
