@@ -11,22 +11,15 @@ answer is scored twice: ``match`` (ours: digits kept, whole words, aliases, conf
 """
 from __future__ import annotations
 
-import inspect
-import logging
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from harness.errors import UserError
 from harness.io import write_json, write_jsonl
 
-log = logging.getLogger(__name__)
-
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_N = 1000
-
-
-def evaluation_question(task) -> str:
-    return task.prompts().explain[0]
 
 
 def score(task, answer: str, label: str) -> tuple[bool, bool]:
@@ -40,32 +33,28 @@ def score(task, answer: str, label: str) -> tuple[bool, bool]:
     return bool(ours), bool(paper_match(answer, label))
 
 
-def image_loader_for(task, samples: Sequence[Any]) -> Callable[[str], Any] | None:
-    """The task's image hook (e.g. FGVC's banner crop) as path → PIL image, or None when the task
-    opens images plainly."""
-    from tasks.common import DatasetTask
+def model_answers(task, samples: Sequence[Any], question: str, lm, args, cache=None, batch_size: int = 16) -> list[list[str]]:
+    """``generate`` over the samples' images as the task shows them to the model.
 
-    open_image = getattr(type(task), "open_image", None)
-    if open_image is None or open_image is DatasetTask.open_image:
-        return None
-    by_path = {s.image_path: s for s in samples}
-    return lambda path: task.open_image(by_path[path])
-
-
-def generate_kwargs_for(task, samples: Sequence[Any]) -> dict[str, Any]:
-    """Extra arguments for ``harness.generate.generate``: the task's image loader, when needed."""
+    Tasks that transform images (``open_image`` overridden, e.g. FGVC's banner crop) get their
+    images written as lossless PNGs to a temporary folder, a chunk at a time, and generation reads
+    those; the response cache keys on the PNG content, so cached answers stay valid across runs."""
     from harness.generate import generate
+    from tasks.common import has_custom_image_loader, write_model_image
 
-    loader = image_loader_for(task, samples)
-    if loader is None:
-        return {}
-    if "image_loader" in inspect.signature(generate).parameters:
-        return {"image_loader": loader}
-    log.warning(
-        "%s: harness.generate has no image_loader hook, so %s.open_image (e.g. the FGVC banner crop) "
-        "is not applied to generation", task.name, type(task).__name__,
-    )
-    return {}
+    desc = f"eval {task.name}"
+    if not has_custom_image_loader(task):
+        return generate(lm, [(s.image_path, question) for s in samples], args, cache=cache, batch_size=batch_size, desc=desc)
+    answers: list[list[str]] = []
+    chunk_size = max(256, batch_size * 16)
+    with tempfile.TemporaryDirectory(prefix=f"selfsynth_{task.name}_images_") as folder:
+        for start in range(0, len(samples), chunk_size):
+            chunk = samples[start : start + chunk_size]
+            paths = [write_model_image(task, sample, Path(folder) / f"{start + i:08d}.png") for i, sample in enumerate(chunk)]
+            answers.extend(generate(lm, [(p, question) for p in paths], args, cache=cache, batch_size=batch_size, desc=desc))
+            for path in paths:
+                Path(path).unlink()
+    return answers
 
 
 def evaluate(
@@ -80,7 +69,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Answer, score and record every sample; returns the metrics dict written to metrics.json
     (``extra`` keys, e.g. split and limit, are recorded alongside)."""
-    from harness.generate import GenArgs, generate
+    from harness.generate import GenArgs
     from metrics.accuracy import summarize
     from tasks.prompts import prompts_hash
 
@@ -89,12 +78,8 @@ def evaluate(
         raise UserError(f"task {task.name}: no samples to evaluate")
     prompts = task.prompts()
     question = prompts.explain[0]
-    requests = [(s.image_path, question) for s in samples]
     args = GenArgs(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, num_samples=1, seed=0)
-    answers = generate(
-        lm, requests, args, cache=cache, batch_size=batch_size, desc=f"eval {task.name}",
-        **generate_kwargs_for(task, samples),
-    )
+    answers = model_answers(task, samples, question, lm, args, cache=cache, batch_size=batch_size)
     records = []
     for sample, outs in zip(samples, answers):
         answer = outs[0]

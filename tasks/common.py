@@ -136,3 +136,18 @@ class DatasetTask(Task):
 
 def sorted_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if is_image_file(p))
+
+
+def has_custom_image_loader(task: Task) -> bool:
+    """True when ``task.open_image`` changes images (e.g. FGVC's crop), so generation must read
+    the transformed image rather than the file on disk."""
+    method = getattr(type(task), "open_image", None)
+    return method is not None and method is not DatasetTask.open_image
+
+
+def write_model_image(task: Task, sample: Sample, path: Path) -> str:
+    """Write ``task.open_image(sample)`` as a lossless PNG at ``path``; returns the path.
+    (The lmms-eval bridge writes its images the same way, so both read identical bytes.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    task.open_image(sample).save(path, format="PNG")
+    return str(path)

@@ -8,7 +8,7 @@ import pytest
 from harness.cli import main
 from harness.io import read_jsonl
 from tasks.labels import paper_match
-from tests.fixtures_datasets import crown_root, toy_lm, toy_world  # noqa: F401
+from tests.fixtures_datasets import crown_root, dataset_roots, toy_lm, toy_world  # noqa: F401
 
 
 def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
@@ -67,3 +67,28 @@ def test_eval_user_errors(tmp_path, capsys):
     assert "needs --model" in capsys.readouterr().err
     assert main(["eval", "--task", "toy", "--root", str(tmp_path), "--model", str(tmp_path)]) == 2
     assert "toy_meta.json" in capsys.readouterr().err
+
+
+def test_evaluate_shows_fgvc_images_cropped(dataset_roots, toy_lm, tmp_path):
+    from PIL import Image
+
+    from harness.evaluate import evaluate
+    from harness.generate import GenArgs, generate
+    from harness.registry import TASKS
+
+    root, _ = dataset_roots["fgvc_aircraft"]
+    task = TASKS.get("fgvc_aircraft")(root)
+    samples = task.load("test")
+    metrics = evaluate(task, samples, toy_lm, tmp_path / "fgvc", max_new_tokens=12, batch_size=4)
+    records = read_jsonl(tmp_path / "fgvc" / "records.jsonl")
+    assert [r["id"] for r in records] == [s.id for s in samples] and metrics["n"] == 4
+    assert any("accuracy_paper" in flag for flag in metrics["flags"])
+    # the answers are the model's answers on the banner-free images
+    cropped = []
+    for i, sample in enumerate(samples):
+        path = tmp_path / f"crop{i}.png"
+        with Image.open(sample.image_path) as image:
+            image.convert("RGB").crop((0, 0, 30, 30)).save(path, format="PNG")
+        cropped.append((str(path), metrics["question"]))
+    expected = generate(toy_lm, cropped, GenArgs(max_new_tokens=12), batch_size=4)
+    assert [r["answer"] for r in records] == [e[0] for e in expected]
