@@ -1,0 +1,260 @@
+"""The iteration loop every method shares: build data → train → merge → evaluate, per iteration.
+
+A method is a ``Runner`` subclass that says how its training data is built for iteration r
+(``build_data``); everything else — the run store, resume, seeds, training, merging, evaluation
+and the results file — lives here. Runners compose pieces of ``harness`` and never import each
+other.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness import config as cfg
+from harness.cache import ResponseCache
+from harness.errors import UserError
+from harness.io import read_json, read_jsonl, write_json, write_jsonl
+from harness.store import SCHEMA_VERSION, RunStore
+from harness.synth.config import SynthConfig
+from harness.train import TrainConfig
+from tasks.base import Sample, Task
+
+SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
+
+
+@dataclass
+class RunConfig:
+    task: str = cfg.field("toy", help="task name (see `selfsynth ls tasks`)")
+    method: str = cfg.field("ours", help="method name (see `selfsynth ls methods`)")
+    model: str | None = cfg.field(None, help="base model: local folder or hub id; default for task toy: the toy base model")
+    root: str | None = cfg.field(None, help="dataset root folder; default for task toy: the generated toy dataset")
+    iterations: int = cfg.field(4, help="number of self-synthesis iterations K (0 = evaluate the base model only)")
+    out: str = cfg.field("runs", help="run store folder")
+    experiment: str = cfg.field("default", help="experiment name: a sub-folder of --out with its own manifest")
+    limit: int | None = cfg.field(None, help="cap on train and test images each (seeded class-balanced subset; recorded in results)")
+    seed: int = cfg.field(0, help="global seed: data sampling, generation and training derive from it")
+    concepts: str | None = cfg.field(None, help="class concepts JSON {class: [concepts]}; default for task toy: its concepts.json")
+    concepts_allow_missing: bool = cfg.field(False, help="allow classes without concepts in --concepts instead of failing")
+    prompts: str | None = cfg.field(None, help="YAML overriding the task domain's prompts")
+    toy_cache: str | None = cfg.field(None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
+    gen_batch_size: int = cfg.field(16, help="batch size for generation")
+    eval_batch_size: int = cfg.field(16, help="batch size for evaluation generation")
+    eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)")
+    train: TrainConfig = cfg.field(default_factory=TrainConfig, help="training loop settings")
+    synth: SynthConfig = cfg.field(default_factory=SynthConfig, help="self-synthesis settings")
+
+
+def subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """A seeded class-balanced subset of at most ``limit`` samples, in the original order."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    by_class: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_class.setdefault(sample.label, []).append(index)
+    rng = random.Random(seed)
+    for indices in by_class.values():
+        rng.shuffle(indices)
+    chosen: list[int] = []
+    queues = [by_class[label] for label in sorted(by_class)]
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    return [samples[i] for i in sorted(chosen)]
+
+
+class Runner(abc.ABC):
+    """Base of every method. Subclasses set ``name`` and implement ``build_data``."""
+
+    name: ClassVar[str] = ""
+    trains: ClassVar[bool] = True  # False for zero-shot methods: only iteration 0 is evaluated
+
+    def __init__(self, config: RunConfig, task: Task, store: RunStore, cache: ResponseCache, base_model: str):
+        self.config = config
+        self.task = task
+        self.store = store
+        self.cache = cache
+        self.base_model = base_model
+        self.train_samples = subset(task.load("train"), config.limit, config.seed)
+        self.test_samples = subset(task.load("test"), config.limit, config.seed + 1)
+        if not self.train_samples and self.trains:
+            raise UserError(f"{task.root}: task {task.name!r} has no training images")
+        if not self.test_samples:
+            raise UserError(f"{task.root}: task {task.name!r} has no test images")
+        self._lm_cache: dict[str, Any] = {}
+
+    # -- what a method defines --------------------------------------------------------------
+    @abc.abstractmethod
+    def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
+        """Training rows {"id","image","question","answer"} for ``iteration`` (1-based), built with
+        ``model_path`` (the base model at iteration 1, then the previous iteration's merged model).
+        Files written under ``out_dir`` are kept in the run store."""
+
+    # -- helpers methods compose ------------------------------------------------------------
+    def prompts(self):
+        from tasks.prompts import load_prompts
+
+        return load_prompts(self.task.domain, self.config.prompts)
+
+    def load_lm(self, model_path: str):
+        """One loaded model at a time (CPU memory), reused across steps of the same iteration."""
+        if model_path not in self._lm_cache:
+            from harness.models import load_model
+
+            self._lm_cache.clear()
+            self._lm_cache[model_path] = load_model(model_path)
+        return self._lm_cache[model_path]
+
+    def shared_dir(self) -> Path:
+        """Method-independent synthesis files of this task (concepts, base-model descriptions,
+        selection), shared by the methods that need them. The folder is keyed by everything they
+        depend on, so runs with another base model, subset or synthesis setting never mix; each
+        stage inside also checks its own input fingerprint before reusing a file."""
+        import hashlib
+
+        from harness.cache import canonical_json
+        from harness.models import model_fingerprint
+        from harness.synth.stage import samples_digest
+
+        key = canonical_json({
+            "model": model_fingerprint(self.base_model),
+            "train": samples_digest(self.train_samples),
+            "synth": cfg.to_dict(self.config.synth),
+            "concepts": self.config.concepts,
+            "prompts": self.config.prompts,
+        })
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+        path = self.store.unit_dir(self.task.name, SHARED) / digest
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def class_concepts(self):
+        """Step 0: {class: concepts}, imported from --concepts or asked of the concept LLM (cached)."""
+        from harness.synth import class_concepts
+
+        return class_concepts(
+            self.task.class_names(), self.task.domain, self.config.synth, self.cache, self.shared_dir(),
+            json_path=self.config.concepts, aliases=self.task.aliases,
+            allow_missing=self.config.concepts_allow_missing,
+        )
+
+    def selected_concepts(self) -> dict[str, list[str]]:
+        """Steps 1–2 with the base model: {image id: selected concepts, best first}."""
+        from harness.synth import describe_images, select_image_concepts
+
+        concepts = self.class_concepts()
+        lm = self.load_lm(self.base_model)
+        descriptions = describe_images(lm, self.train_samples, self.prompts(), self.config.synth, self.cache, self.shared_dir())
+        return select_image_concepts(self.train_samples, descriptions, concepts, self.config.synth, self.shared_dir())
+
+    def synthesized_data(self, iteration: int, model_path: str, out_dir: Path, image_concepts: dict[str, list[str]], mode: str) -> list[dict[str, Any]]:
+        """Iteration 1: step-3 rewriting by ``model_path`` with ``image_concepts`` in the hidden
+        context; iterations ≥ 2: candidates from ``model_path`` kept by the rejection ``mode``
+        ("infonce", "random" or "label", see ``harness.synth.reject``)."""
+        from harness.synth import rejection_sample, rewrite_answers
+
+        lm = self.load_lm(model_path)
+        synth = self.config.synth
+        if iteration == 1:
+            return rewrite_answers(lm, self.task, self.train_samples, image_concepts, self.prompts(), synth, self.cache, out_dir)
+        return rejection_sample(
+            lm, self.task, self.train_samples, image_concepts, self.class_concepts(), self.prompts(), synth, self.cache,
+            out_dir, mode=mode, iteration=iteration,
+        )
+
+    def iteration_seed(self, iteration: int) -> int:
+        return self.config.seed * 1000 + iteration
+
+    # -- the loop ----------------------------------------------------------------------------
+    def results_path(self) -> Path:
+        return self.store.unit_dir(self.task.name, self.name) / "results.json"
+
+    def run(self) -> dict[str, Any]:
+        started = time.time()
+        iterations = self.config.iterations if self.trains else 0
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "task": self.task.name,
+            "method": self.name,
+            "base_model": self.base_model,
+            "limit": self.config.limit,
+            "seed": self.config.seed,
+            "n_train": len(self.train_samples),
+            "n_test": len(self.test_samples),
+            "config": cfg.to_dict(self.config),
+            "iterations": [],
+        }
+        model_path = self.base_model
+        for iteration in range(0, iterations + 1):
+            record: dict[str, Any] = {"iteration": iteration}
+            if iteration > 0:
+                data_step = self.store.run_step(
+                    self.task.name, self.name, iteration, "data",
+                    lambda path, it=iteration, mp=model_path: self._data_step(it, mp, path),
+                )
+                train_step = self.store.run_step(
+                    self.task.name, self.name, iteration, "train",
+                    lambda path, it=iteration, mp=model_path, dp=data_step.path: self._train_step(it, mp, dp, path),
+                )
+                model_path = str(train_step.path / "merged")
+                record["data"] = data_step.info
+                record["train"] = train_step.info
+            eval_step = self.store.run_step(
+                self.task.name, self.name, iteration, "eval",
+                lambda path, mp=model_path: self._eval_step(mp, path),
+            )
+            record["model"] = model_path
+            record["metrics"] = eval_step.info
+            record["records"] = str((eval_step.path / "records.jsonl").relative_to(self.store.root))
+            results["iterations"].append(record)
+            results["wall_seconds"] = round(time.time() - started, 2)
+            # what this invocation computed vs. found finished (resume provenance)
+            results["invocation"] = {"computed": list(self.store.computed), "reused": list(self.store.reused)}
+            write_json(self.results_path(), results)  # after every iteration, not only at the end
+        return results
+
+    def _data_step(self, iteration: int, model_path: str, path: Path) -> dict[str, Any]:
+        rows = self.build_data(iteration, model_path, path)
+        if not rows:
+            raise UserError(f"method {self.name!r} built no training data for iteration {iteration}")
+        write_jsonl(path / "train.jsonl", rows)
+        return {"n_examples": len(rows), "n_images": len({r["id"] for r in rows})}
+
+    def _train_step(self, iteration: int, model_path: str, data_dir: Path, path: Path) -> dict[str, Any]:
+        from harness.models import merge_adapter
+        from harness.train import train
+
+        rows = read_jsonl(data_dir / "train.jsonl")
+        train_cfg = dataclasses.replace(self.config.train, seed=self.iteration_seed(iteration))
+        self._lm_cache.clear()
+        result = train(model_path, rows, path / "adapter", train_cfg)
+        merge_adapter(model_path, str(path / "adapter"), str(path / "merged"))
+        return {"n_examples": len(rows), **_train_summary(result)}
+
+    def _eval_step(self, model_path: str, path: Path) -> dict[str, Any]:
+        from harness.evaluate import evaluate
+
+        lm = self.load_lm(model_path)
+        metrics = evaluate(
+            self.task, self.test_samples, lm, path, cache=self.cache,
+            max_new_tokens=self.config.eval_max_new_tokens, batch_size=self.config.eval_batch_size,
+        )
+        return metrics
+
+
+def _train_summary(result: Any) -> dict[str, Any]:
+    summary = {}
+    for key in ("final_loss", "first_loss", "steps", "seconds"):
+        value = getattr(result, key, None)
+        if value is not None:
+            summary[key] = value
+    return summary
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    return read_json(path)

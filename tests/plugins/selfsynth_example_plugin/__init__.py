@@ -1,0 +1,31 @@
+"""A worked example of a third-party method: one class in one file, registered through the
+``selfsynth.methods`` entry point of its own distribution — no edit to the harness.
+
+Its pyproject.toml would say::
+
+    [project.entry-points."selfsynth.methods"]
+    label_concepts = "selfsynth_example_plugin:LabelConceptsRunner"
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.runner import Runner
+
+
+class LabelConceptsRunner(Runner):
+    """label sentence followed by the first class-level concepts (plugin example)"""
+
+    name = "label_concepts"
+
+    def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
+        prompts = self.prompts()
+        concepts = self.class_concepts().concepts
+        rows = []
+        for sample in self.train_samples:
+            features = ", ".join(concepts.get(sample.label, [])[:2])
+            answer = prompts.label_sentence.format(label=sample.label) + (f" It has {features}." if features else "")
+            for question in prompts.explain[:2]:
+                rows.append({"id": sample.id, "image": sample.image_path, "question": question, "answer": answer})
+        return rows
