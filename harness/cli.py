@@ -13,6 +13,9 @@ from harness.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
     "toy": ("harness.commands.toy", "build (once) the offline toy dataset and toy base model; print their paths"),
+    "demo": ("harness.commands.demo", "run every method on the offline toy world and print the accuracy table"),
+    "table": ("harness.commands.table", "print accuracy per method and iteration from a run folder"),
+    "run": ("harness.commands.run", "run or resume one method on one task: synthesize, train, evaluate per iteration"),
     "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
     "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
     "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
@@ -28,21 +31,23 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """Only the selected command's module is imported (commands may pull in torch)."""
     parser = argparse.ArgumentParser(prog="selfsynth", description="SelfSynth evaluation and benchmark harness")
     parser.add_argument("--version", action="version", version=f"selfsynth {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module.add_parser(sub)
+        if name == selected:
+            importlib.import_module(module_name).add_parser(sub)
         sub.set_defaults(_module=module_name)
     return parser
 
 
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(selected if selected in COMMANDS else None)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
