@@ -21,7 +21,7 @@ from harness.io import write_json
 from harness.toy.dataset import DESCRIBE_QUESTIONS, ToyDataConfig, caption, pretrain_attributes, render, write_dataset
 from harness.toy.model import ToyModelConfig, build_initial_model
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")
 
 
@@ -30,7 +30,7 @@ class ToyConfig:
     data: ToyDataConfig = dataclasses.field(default_factory=ToyDataConfig)
     model: ToyModelConfig = dataclasses.field(default_factory=ToyModelConfig)
     pretrain_images: int = 3000  # distinct random-attribute images for caption pre-training
-    pretrain_steps: int = 1400
+    pretrain_steps: int = 1200
     pretrain_batch_size: int = 32
     pretrain_learning_rate: float = 1e-3
     pretrain_warmup_ratio: float = 0.03
