@@ -64,7 +64,7 @@ def test_label_ratio_windows():
 def test_rewrite_prompt_states_label_and_concepts():
     p = rewrite_prompt("What is this bird?", "Dusky Finch", ["red crown", "forked tail"], PROMPTS)
     assert "This bird is a Dusky Finch." in p and "red crown; forked tail" in p
-    assert p.rstrip().endswith("Question: What is this bird?")
+    assert p.endswith("\nWhat is this bird?")
 
 
 def test_draw_questions_weights_and_no_repeats():

@@ -26,18 +26,16 @@ from harness.synth.config import SynthConfig
 from harness.synth.stage import Stage, draw_questions, image_rng, samples_digest
 from tasks.base import Prompts, Sample, Task
 
-REWRITE_CONTEXT_VERSION = "rewrite-context-v1"
+REWRITE_CONTEXT_VERSION = "rewrite-context-v2"
 
 
 def rewrite_prompt(question: str, label: str, concepts: Sequence[str], prompts: Prompts) -> str:
     """The user turn the model sees in step 3: hidden context, then the question."""
+    # kept short: it is prepended to every step-3 question, and small models pay per token
     features = "; ".join(concepts) if concepts else "none noted"
     return (
-        f"Background notes for you only: {prompts.label_sentence.format(label=label)} "
-        f"Features visible in this image: {features}.\n"
-        f"Answer the question below as if you recognised the image yourself. Name it as {label} and, "
-        f"where it helps, point out the listed features. Do not mention the notes.\n"
-        f"Question: {question}"
+        f"Hidden notes (use them, never mention them): {prompts.label_sentence.format(label=label)} "
+        f"Visible features: {features}.\n{question}"
     )
 
 
