@@ -14,11 +14,20 @@ TOY_RUN_PRESET: dict[str, Any] = {
     "eval_batch_size": 32,
     "eval_max_new_tokens": 64,
     "train": {
-        "learning_rate": 2e-3,
+        # measured on the toy model: lr 5e-3, r 16, batch 16, lm_head trained → species accuracy
+        # 0.0 → 0.53 in 150 steps (lr 3e-3, 120 steps: 0.41)
+        "learning_rate": 5e-3,
         "lora_r": 16,
         "lora_alpha": 32,
+        "per_device_batch_size": 16,
         "train_lm_head": True,
         "epochs": 2,
     },
-    "synth": {},
+    # toy answers are one or two short sentences: shorter generation budgets, bigger batches
+    "synth": {
+        "describe_max_new_tokens": 64,
+        "rewrite_max_new_tokens": 64,
+        "reject_max_new_tokens": 64,
+        "batch_size": 64,
+    },
 }

@@ -33,6 +33,7 @@ class RunConfig:
     method: str = cfg.field("ours", help="method name (see `selfsynth ls methods`)")
     model: str | None = cfg.field(None, help="base model: local folder or hub id; default for task toy: the toy base model")
     root: str | None = cfg.field(None, help="dataset root folder; default for task toy: the generated toy dataset")
+    task_options: list[str] = cfg.field(default_factory=list, help="task options as KEY=VALUE (e.g. pld: seed=1,train_size=500); see `selfsynth data`")
     iterations: int = cfg.field(4, help="number of self-synthesis iterations K (0 = evaluate the base model only)")
     out: str = cfg.field("runs", help="run store folder")
     experiment: str = cfg.field("default", help="experiment name: a sub-folder of --out with its own manifest")

@@ -60,7 +60,9 @@ def prepare(config):
         raise UserError(f"task {config.task!r} needs --root (the dataset folder)")
     if config.model is None:
         raise UserError("--model is required for tasks other than toy (a local folder or hub id)")
-    task = TASKS.get(config.task)(config.root)
+    from harness.commands.data import parse_options
+
+    task = TASKS.get(config.task)(config.root, **parse_options(config.task_options))
     store = RunStore(Path(config.out), experiment=config.experiment)
     cache = ResponseCache(Path(config.out) / "cache.sqlite")
     return config, task, store, cache
