@@ -20,11 +20,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_run_config(config_file: str | None, overrides: dict[str, Any]):
-    """defaults < toy preset (task toy with the toy base model) < YAML < flags."""
+    """defaults < toy preset (task toy) < YAML < flags."""
     from harness.runner import RunConfig
 
     first = cfg.resolve(RunConfig, config_file, overrides)
-    preset = toy_preset() if first.task == "toy" and first.model is None else None
+    preset = toy_preset() if first.task == "toy" else None
     return cfg.resolve(RunConfig, config_file, overrides, base=preset)
 
 
