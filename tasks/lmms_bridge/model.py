@@ -15,16 +15,14 @@ a lossless PNG in a temporary folder and passed to ``harness.generate`` by path;
 several images is shown as one image, the images side by side (LLaVA-1.5 takes one image).
 
 Registration: lmms-eval 0.7.x reads the ``lmms_eval.models`` entry-point group, calls each
-payload with no arguments and expects a ``ModelManifest``. Our entry point names this class, so a
-bare ``SelfSynthLlava()`` (no arguments at all) returns the manifest; with arguments it builds the
-model as usual. ``lmms_manifest()`` returns the same manifest for entry points that name it.
+payload with no arguments and expects a ``ModelManifest``; our entry point names
+``lmms_manifest``, which points lmms-eval at ``SelfSynthLlava``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import tempfile
-from abc import ABCMeta
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,14 +39,7 @@ def lmms_manifest():
     return ModelManifest(model_id=MODEL_ID, simple_class_path=CLASS_PATH)
 
 
-class _ManifestOnBareCall(ABCMeta):
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if not args and not kwargs:
-            return lmms_manifest()
-        return super().__call__(*args, **kwargs)
-
-
-class SelfSynthLlava(lmms, metaclass=_ManifestOnBareCall):
+class SelfSynthLlava(lmms):
     """LLaVA (+ LoRA) through harness.models / harness.generate."""
 
     is_simple = True
