@@ -18,7 +18,7 @@ class ToyTask(DatasetTask):
     """Procedurally drawn toy birds with per-image ground-truth concepts (offline)."""
 
     name = "toy"
-    domain = "bird"
+    domain = "toy"  # tasks/prompts/toy.yaml: the questions the toy base model was pre-trained on
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)

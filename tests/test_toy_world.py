@@ -73,3 +73,22 @@ def test_interrupted_build_leaves_nothing_and_concurrent_builds_share_one(tmp_pa
     assert len(calls) == 1 and len(results) == 2 and results[0] == results[1]
     root = Path(results[0].model_path)
     assert (root / "config.json").is_file() and not list(tmp_path.glob(".*building*"))
+
+
+def test_base_model_follows_the_step3_context(toy_world, toy_lm, tmp_path):
+    """Step 3's hidden context (harness.synth.rewrite) names the label: the toy base model, which
+    never saw a real species name, must copy it into most answers (LLaVA-1.5 does on CUB)."""
+    from harness.synth.config import SynthConfig
+    from harness.synth.rewrite import rewrite_answers
+    from tasks.toy import ToyTask
+
+    task = ToyTask(toy_world.dataset_root)
+    samples = task.load("train")[:12]  # interleaved: one image of every class
+    assert len({s.label for s in samples}) == 12
+    concepts = {s.id: s.metadata["visible_concepts"] for s in samples}
+    cfg = SynthConfig(rewrite_questions=4, rewrite_max_new_tokens=64, batch_size=48)
+    rows = rewrite_answers(toy_lm, task, samples, concepts, task.prompts(), cfg, None, tmp_path)
+    stats = json.loads((tmp_path / "rewrite.stats.json").read_text())
+    assert stats["questions"] == 48
+    assert stats["kept_rate"] >= 0.5, stats
+    assert len(rows) == stats["kept"] and stats["images_with_data"] >= 8

@@ -78,8 +78,16 @@ DISTRACTORS: tuple[str, ...] = (
 
 NAME_FIRST: tuple[str, ...] = ("Azure", "Dusky", "Marsh", "Copper", "Frost", "Thistle", "Cinder", "Willow")
 NAME_SECOND: tuple[str, ...] = ("Warbler", "Finch", "Tanager", "Shrike", "Pipit", "Vireo", "Bunting", "Siskin")
+# Extra words for the made-up names of pre-training's context examples (never class names): more
+# names than the model can memorize, so it learns to copy the name from the context.
+FAKE_FIRST: tuple[str, ...] = ("Amber", "Slate", "Rusty", "Ivory", "Meadow", "Crested")
+FAKE_SECOND: tuple[str, ...] = ("Wren", "Sparrow", "Oriole", "Thrush", "Lark", "Flycatcher")
 
+# The first three are the toy domain's describe prompts (tasks/prompts/toy.yaml).
 DESCRIBE_QUESTIONS: tuple[str, ...] = (
+    "Describe the bird in the image, ignoring the background.",
+    "What does this bird look like? Do not describe the background.",
+    "Describe the appearance of the bird and leave out the background.",
     "Describe the bird in the image.",
     "What does this bird look like?",
     "Describe the appearance of the bird, not the background.",

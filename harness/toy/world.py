@@ -16,12 +16,29 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.io import write_json
-from harness.toy.dataset import DESCRIBE_QUESTIONS, ToyDataConfig, caption, pretrain_attributes, render, write_dataset
+from harness.toy.dataset import (
+    DESCRIBE_QUESTIONS,
+    DISTRACTORS,
+    FAKE_FIRST,
+    FAKE_SECOND,
+    NAME_FIRST,
+    NAME_SECOND,
+    PARTS,
+    ToyDataConfig,
+    caption,
+    concept,
+    make_classes,
+    pretrain_attributes,
+    render,
+    write_dataset,
+)
 from harness.toy.model import ToyModelConfig, build_initial_model
 
-BUILD_VERSION = 2
+BUILD_VERSION = 3
+TOY_DOMAIN = "toy"  # tasks/prompts/toy.yaml: the question pools pre-training uses
 DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")
 
 
@@ -34,9 +51,21 @@ class ToyConfig:
     pretrain_batch_size: int = 32
     pretrain_learning_rate: float = 1e-3
     pretrain_warmup_ratio: float = 0.03
+    # questions per pre-training image (plain or with context); enough rows that training sees each
+    # row about once, so a made-up name cannot be memorized per image and must be copied (measured:
+    # with 3 rows per image, i.e. ~4 passes, the model names random made-up species instead)
+    pretrain_rows_per_image: int = 13
+    # share of rows whose question carries step 3's hidden context (label + visible features)
+    pretrain_context_share: float = 0.4
+    # share of plain rows asking a simple/explain/cot question (answered with a caption, no name)
+    pretrain_task_question_share: float = 0.3
 
     def key(self) -> str:
-        payload = json.dumps({"build": BUILD_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        from tasks.prompts import load_prompts, prompts_hash
+
+        # the toy prompts are part of the pre-training data: editing them builds a new world
+        prompts = prompts_hash(load_prompts(TOY_DOMAIN))
+        payload = json.dumps({"build": BUILD_VERSION, "prompts": prompts, **dataclasses.asdict(self)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -88,8 +117,43 @@ def ensure_toy_world(cache_dir: str | os.PathLike | None = None, config: ToyConf
     return _world(root, config)
 
 
+def fake_names(config: ToyConfig) -> list[str]:
+    """Made-up species names from the class names' word stock (plus extra words), never a class name."""
+    real = set(make_classes(config.data)[0])
+    return [f"{a} {b}" for a in NAME_FIRST + FAKE_FIRST for b in NAME_SECOND + FAKE_SECOND if f"{a} {b}" not in real]
+
+
+def context_example(rng: random.Random, attrs: dict[str, str | None], name: str, prompts: Any) -> tuple[str, str]:
+    """(prompt, answer) of one context-following row, rendered exactly as step 3 renders it.
+
+    The concepts are the image's visible attributes as step 2 would select them: sometimes a
+    part dropped, a generic distractor added, or the order shuffled. The answer states the given
+    name and describes the listed attributes, so the model learns to copy both from the context."""
+    from harness.synth.rewrite import rewrite_prompt
+
+    parts = [p for p in PARTS if attrs[p] is not None]
+    if len(parts) > 2 and rng.random() < 0.25:
+        parts.remove(rng.choice(parts))
+    concepts = [concept(p, attrs[p]) for p in parts]  # type: ignore[arg-type]
+    if rng.random() < 0.3:
+        concepts.insert(rng.randrange(len(concepts) + 1), rng.choice(DISTRACTORS))
+    if rng.random() < 0.3:
+        rng.shuffle(concepts)
+    question = rng.choice(prompts.simple + prompts.explain + prompts.cot)
+    listed = {p: (attrs[p] if p in parts else None) for p in PARTS}
+    answer = f"{prompts.label_sentence.format(label=name)} {caption(listed)}"
+    return rewrite_prompt(question, name, concepts, prompts), answer
+
+
 def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
-    """Caption rows on random part combinations; they never mention a species name."""
+    """Rows on random part combinations: plain caption rows (no species name) and rows that
+    carry step 3's hidden context with a made-up name, answered by stating that name."""
+    from tasks.prompts import load_prompts
+
+    prompts = load_prompts(TOY_DOMAIN)
+    task_questions = prompts.simple + prompts.explain + prompts.cot
+    describe = list(dict.fromkeys(DESCRIBE_QUESTIONS + tuple(prompts.describe)))
+    names = fake_names(config)
     rng = random.Random(f"pretrain:{config.data.seed}")
     folder = root / "pretrain_images"
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +162,13 @@ def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
         attrs = pretrain_attributes(rng, config.data)
         path = folder / f"pre_{i:05d}.png"
         render(attrs, rng, config.data.image_size).save(path, format="PNG")
-        rows.append({"id": f"pre_{i:05d}", "image": str(path), "question": rng.choice(DESCRIBE_QUESTIONS), "answer": caption(attrs)})
+        for j in range(config.pretrain_rows_per_image):
+            if rng.random() < config.pretrain_context_share:
+                question, answer = context_example(rng, attrs, rng.choice(names), prompts)
+            else:
+                pool = task_questions if rng.random() < config.pretrain_task_question_share else describe
+                question, answer = rng.choice(pool), caption(attrs)
+            rows.append({"id": f"pre_{i:05d}_{j}", "image": str(path), "question": question, "answer": answer})
     return rows
 
 
