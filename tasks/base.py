@@ -54,6 +54,13 @@ class Task(abc.ABC):
         """Other accepted spellings of ``label`` for ``tasks.labels.match``."""
         return ()
 
+    def open_image(self, sample: Sample):
+        """The image the model sees (PIL, RGB); tasks override it for crops such as FGVC's banner."""
+        from PIL import Image
+
+        with Image.open(sample.image_path) as image:
+            return image.convert("RGB")
+
     def prompts(self) -> Prompts:
         from tasks.prompts import load_prompts
 

@@ -142,7 +142,7 @@ def has_custom_image_loader(task: Task) -> bool:
     """True when ``task.open_image`` changes images (e.g. FGVC's crop), so generation must read
     the transformed image rather than the file on disk."""
     method = getattr(type(task), "open_image", None)
-    return method is not None and method is not DatasetTask.open_image
+    return method is not None and method not in (DatasetTask.open_image, Task.open_image)
 
 
 def write_model_image(task: Task, sample: Sample, path: Path) -> str:
