@@ -56,7 +56,7 @@ class ToyConfig:
     # with 3 rows per image, i.e. ~4 passes, the model names random made-up species instead)
     pretrain_rows_per_image: int = 13
     # share of rows whose question carries step 3's hidden context (label + visible features)
-    pretrain_context_share: float = 0.4
+    pretrain_context_share: float = 0.6
     # share of plain rows asking a simple/explain/cot question (answered with a caption, no name)
     pretrain_task_question_share: float = 0.3
 
