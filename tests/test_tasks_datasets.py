@@ -144,7 +144,7 @@ def test_toy_metadata_and_concepts(dataset_roots):
     assert sample.metadata["visible_concepts"] == ["red crown"]
     assert sample.metadata["attributes"] == {"crown": "red", "tail": None}
     assert task.class_concepts_path() == root / "concepts.json"
-    assert task.prompts().domain == "bird"
+    assert task.prompts().domain == "toy"
 
 
 def test_corrupt_image_is_skipped_and_counted(tmp_path):

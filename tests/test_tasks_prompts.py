@@ -9,6 +9,7 @@ from tasks.prompts import DOMAINS, load_prompts, prompts_hash
 # Snapshot of the evaluation question per domain: a change must be deliberate and visible here.
 EVAL_QUESTIONS = {
     "bird": "Based on what you see, what is the exact name of this bird? Explain your answer.",
+    "toy": "Based on what you see, what is the exact name of this bird? Explain your answer.",
     "dog": "Based on what you see, what is the exact breed of this dog? Explain your answer.",
     "aircraft": "Based on what you see, what is the exact model of this aircraft? Explain your answer.",
     "leaf": "Based on what you see, what is the exact plant and disease shown on this leaf? Explain your answer.",

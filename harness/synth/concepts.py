@@ -33,6 +33,7 @@ CONCEPT_PROMPT_VERSION = "concepts-v1"
 # What one class is called in each domain (data, not dispatch): "the bird species 'X'".
 DOMAIN_SUBJECTS: dict[str, tuple[str, str]] = {
     "bird": ("bird species", "bird species"),
+    "toy": ("bird species", "bird species"),
     "dog": ("dog breed", "dog breeds"),
     "aircraft": ("aircraft variant", "aircraft variants"),
     "leaf": ("plant leaf condition", "plant leaf conditions"),

@@ -16,7 +16,7 @@ from harness.errors import UserError
 from tasks.base import Prompts
 
 PROMPT_DIR = Path(__file__).resolve().parent
-DOMAINS = ("bird", "dog", "aircraft", "leaf", "skin_lesion", "chest_xray")
+DOMAINS = ("bird", "dog", "aircraft", "leaf", "skin_lesion", "chest_xray", "toy")
 _LIST_KEYS = ("describe", "simple", "explain", "cot")
 _KEYS = (*_LIST_KEYS, "label_sentence")
 
