@@ -23,8 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/selfsynth ls tasks
-	$(BIN)/selfsynth ls methods
+	$(BIN)/selfsynth demo --out runs/demo --toy-cache .cache/toy
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

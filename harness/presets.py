@@ -25,6 +25,8 @@ TOY_RUN_PRESET: dict[str, Any] = {
     },
     # toy answers are one or two short sentences: shorter generation budgets, bigger batches
     "synth": {
+        # 3 prompts x 4 samples: selection precision on toy was 0.965 with 6 descriptions per image
+        "describe_samples": 4,
         "describe_max_new_tokens": 64,
         "rewrite_max_new_tokens": 64,
         "reject_max_new_tokens": 64,

@@ -18,8 +18,8 @@ from harness.runner import Runner, subset
 from tasks.base import Sample
 from tests.fixtures_toy import REPO, TOY_CACHE, toy_world  # noqa: F401
 
-# small and quick, but enough for a learning signal: 2 train images per class (x8 questions)
-QUICK = ["--task", "toy", "--limit", "24", "--toy_cache", str(TOY_CACHE), "--train.max_steps", "40"]
+# small and quick, but enough for a learning signal: 3 train images per class (x8 questions)
+QUICK = ["--task", "toy", "--limit", "36", "--toy_cache", str(TOY_CACHE), "--train.max_steps", "100"]
 
 
 def _cli(args: list[str], env_extra: dict | None = None, **kw) -> subprocess.Popen:
@@ -62,16 +62,16 @@ def test_base_and_nl_on_toy_nl_learns_the_names(toy_world, tmp_path):
     assert nl_acc >= base_acc + 0.2, (base_acc, nl_acc)
     # the numbers trace back to per-sample records
     records = read_jsonl(out / nl["iterations"][1]["records"])
-    assert len(records) == nl["n_test"] == 24
+    assert len(records) == nl["n_test"] == 36
     assert sum(r["match"] for r in records) / len(records) == pytest.approx(nl_acc)
     data = read_jsonl(out / "default/toy/nl/iter_1/data/train.jsonl")
-    assert len(data) == 24 * 8 and all(r["answer"].endswith(".") for r in data)
+    assert len(data) == 36 * 8 and all(r["answer"].endswith(".") for r in data)
     assert results_limit_recorded(out / "default/toy/nl/results.json")
 
 
 def results_limit_recorded(path: Path) -> bool:
     results = read_json(path)
-    return results["limit"] == 24 and results["schema_version"] == 1
+    return results["limit"] == 36 and results["schema_version"] == 1
 
 
 def _write_plugin_dist(site: Path) -> None:
@@ -91,7 +91,7 @@ def test_plugin_method_through_entry_point_end_to_end(toy_world, tmp_path):
     result = _run_json(["run", *QUICK, "--method", "label_concepts", "--iterations", "1", "--out", str(tmp_path / "runs")], env)
     assert result["method"] == "label_concepts"
     data = read_jsonl(tmp_path / "runs/default/toy/label_concepts/iter_1/data/train.jsonl")
-    assert len(data) == 24 * 2 and all(" It has " in r["answer"] for r in data)
+    assert len(data) == 36 * 2 and all(" It has " in r["answer"] for r in data)
     assert result["iterations"][1]["metrics"]["accuracy"] > result["iterations"][0]["metrics"]["accuracy"]
 
 

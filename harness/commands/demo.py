@@ -10,8 +10,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "--output_path", dest="out", default="runs/demo", help="run store folder (default: runs/demo)")
     parser.add_argument("--methods", default="base,nl,lge,ours,no_filter", help="comma-separated methods to run")
     parser.add_argument("--iterations", type=int, default=2, help="iterations K per method (default: 2)")
-    parser.add_argument("--limit", type=int, default=None, help="cap train and test images (default: the whole toy split)")
+    parser.add_argument("--limit", type=int, default=48, help="cap train and test images (default: 48, 4 per class, so the demo takes minutes on 2 CPU cores)")
     parser.add_argument("--seed", type=int, default=0, help="global seed")
+    parser.add_argument("--toy-cache", "--toy_cache", dest="toy_cache", default=None, help="toy world cache folder (default ~/.cache/selfsynth/toy)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     timings = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         overrides = {"task": "toy", "method": method, "out": args.out, "iterations": args.iterations, "seed": args.seed}
+        if args.toy_cache is not None:
+            overrides["toy_cache"] = args.toy_cache
         if args.limit is not None:
             overrides["limit"] = args.limit
         config = resolve_run_config(None, overrides)
