@@ -228,19 +228,8 @@ def dataset_roots(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     return out
 
 
-# -- the toy world's base model (built once per machine by harness.toy, cached) --------------
-@pytest.fixture(scope="session")
-def toy_world():
-    from harness.toy import ensure_toy_world
-
-    return ensure_toy_world()
-
-
-@pytest.fixture(scope="session")
-def toy_lm(toy_world):
-    from harness.models import load_model
-
-    return load_model(toy_world.model_path)
+# -- the toy world's base model: the suite's one build (tests/fixtures_toy.py) -----------------
+from tests.fixtures_toy import toy_lm, toy_world  # noqa: E402,F401
 
 
 def make_crown_task(toy_dataset_root: Path, out: Path, limit: int = 16) -> Path:

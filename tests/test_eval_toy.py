@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -49,7 +50,11 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     assert again["accuracy"] == metrics["accuracy"]
 
 
-def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys):
+def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatch):
+    import harness.toy.world
+
+    # the default cache is ~/.cache; point it at the suite's build instead of building a second world
+    monkeypatch.setattr(harness.toy.world, "DEFAULT_CACHE", Path(toy_world.root).parent)
     out = tmp_path / "limited"
     assert main(["eval", "--task", "toy", "--limit", "3", "--out", str(out), "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out
