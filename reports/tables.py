@@ -53,4 +53,6 @@ def render(table: pd.DataFrame, fmt: str = "github") -> str:
         return table.to_csv()
     if fmt == "latex":
         return table.to_latex(float_format="%.3f")
-    return table.to_markdown(tablefmt=fmt, floatfmt=".3f")
+    # a zero-shot method has no iterations ≥ 1: shown as "-", not as a number
+    frame = table.reset_index().astype(object).where(table.reset_index().notna(), "-")
+    return frame.to_markdown(tablefmt=fmt, floatfmt=".3f", index=False)
