@@ -54,5 +54,7 @@ def render(table: pd.DataFrame, fmt: str = "github") -> str:
     if fmt == "latex":
         return table.to_latex(float_format="%.3f")
     # a zero-shot method has no iterations ≥ 1: shown as "-", not as a number
-    frame = table.reset_index().astype(object).where(table.reset_index().notna(), "-")
-    return frame.to_markdown(tablefmt=fmt, floatfmt=".3f", index=False)
+    frame = table.reset_index()
+    for column in table.columns:
+        frame[column] = [f"{v:.3f}" if pd.notna(v) else "-" for v in frame[column]]
+    return frame.to_markdown(tablefmt=fmt, index=False, stralign="right")
