@@ -57,4 +57,4 @@ def render(table: pd.DataFrame, fmt: str = "github") -> str:
     frame = table.reset_index()
     for column in table.columns:
         frame[column] = [f"{v:.3f}" if pd.notna(v) else "-" for v in frame[column]]
-    return frame.to_markdown(tablefmt=fmt, index=False, stralign="right")
+    return frame.to_markdown(tablefmt=fmt, index=False, disable_numparse=True)
