@@ -49,29 +49,33 @@ def test_subset_is_class_balanced_seeded_and_ordered():
     assert subset(samples, None, seed=1) == samples
 
 
+# the demo's setting (4 images per class, the toy preset's 2 epochs): measured there 0.000 → 0.375
+DEMO = ["--task", "toy", "--limit", "48", "--toy_cache", str(TOY_CACHE)]
+
+
 def test_base_and_nl_on_toy_nl_learns_the_names(toy_world, tmp_path):
     out = tmp_path / "runs"
-    base = _run_json(["run", *QUICK, "--method", "base", "--out", str(out)])
-    nl = _run_json(["run", *QUICK, "--method", "nl", "--iterations", "1", "--out", str(out)])
+    base = _run_json(["run", *DEMO, "--method", "base", "--out", str(out)])
+    nl = _run_json(["run", *DEMO, "--method", "nl", "--iterations", "1", "--out", str(out)])
     assert [r["iteration"] for r in base["iterations"]] == [0]
     assert [r["iteration"] for r in nl["iterations"]] == [0, 1]
     base_acc = base["iterations"][0]["metrics"]["accuracy"]
     nl_acc = nl["iterations"][1]["metrics"]["accuracy"]
     # the toy base model was never shown a species name; one label-only round teaches some
     assert base_acc <= 0.05
-    assert nl_acc >= base_acc + 0.2, (base_acc, nl_acc)
+    assert nl_acc >= base_acc + 0.15, (base_acc, nl_acc)
     # the numbers trace back to per-sample records
     records = read_jsonl(out / nl["iterations"][1]["records"])
-    assert len(records) == nl["n_test"] == 36
+    assert len(records) == nl["n_test"] == 48
     assert sum(r["match"] for r in records) / len(records) == pytest.approx(nl_acc)
     data = read_jsonl(out / "default/toy/nl/iter_1/data/train.jsonl")
-    assert len(data) == 36 * 8 and all(r["answer"].endswith(".") for r in data)
+    assert len(data) == 48 * 8 and all(r["answer"].endswith(".") for r in data)
     assert results_limit_recorded(out / "default/toy/nl/results.json")
 
 
 def results_limit_recorded(path: Path) -> bool:
     results = read_json(path)
-    return results["limit"] == 36 and results["schema_version"] == 1
+    return results["limit"] == 48 and results["schema_version"] == 1
 
 
 def _write_plugin_dist(site: Path) -> None:
