@@ -42,6 +42,17 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def wal_connection(local: threading.local, path: Path) -> sqlite3.Connection:
+    """This thread's autocommit connection to ``path`` in WAL mode (opened on first use)."""
+    conn = getattr(local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        local.conn = conn
+    return conn
+
+
 class ResponseCache:
     """Key → JSON value. ``hits``/``misses`` count lookups made through this object."""
 
@@ -56,13 +67,7 @@ class ResponseCache:
         conn.commit()
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return wal_connection(self._local, self.path)
 
     def get(self, key: str) -> Any | None:
         row = self._conn().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()

@@ -59,13 +59,9 @@ class EmbeddingCache:
         self._conn().execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        from harness.cache import wal_connection
+
+        return wal_connection(self._local, self.path)
 
     @staticmethod
     def key(encoder_id: str, prefix: str, text: str) -> str:
