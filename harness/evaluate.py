@@ -66,9 +66,11 @@ def evaluate(
     max_new_tokens: int = 256,
     batch_size: int = 16,
     extra: dict[str, Any] | None = None,
+    prompts=None,
 ) -> dict[str, Any]:
     """Answer, score and record every sample; returns the metrics dict written to metrics.json
-    (``extra`` keys, e.g. split and limit, are recorded alongside)."""
+    (``extra`` keys, e.g. split and limit, are recorded alongside). ``prompts`` overrides the
+    task domain's prompts (the evaluation question is its first ``explain`` prompt)."""
     from harness.generate import GenArgs
     from metrics.accuracy import summarize
     from tasks.prompts import prompts_hash
@@ -76,7 +78,7 @@ def evaluate(
     samples = list(samples)
     if not samples:
         raise UserError(f"task {task.name}: no samples to evaluate")
-    prompts = task.prompts()
+    prompts = prompts if prompts is not None else task.prompts()
     question = prompts.explain[0]
     args = GenArgs(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, num_samples=1, seed=0)
     answers = model_answers(task, samples, question, lm, args, cache=cache, batch_size=batch_size)

@@ -87,6 +87,8 @@ class Runner(abc.ABC):
             raise UserError(f"{task.root}: task {task.name!r} has no training images")
         if not self.test_samples:
             raise UserError(f"{task.root}: task {task.name!r} has no test images")
+        if self.trains:
+            self.train_samples = self.model_view(self.train_samples)
         self._lm_cache: dict[str, Any] = {}
 
     # -- what a method defines --------------------------------------------------------------
@@ -95,6 +97,34 @@ class Runner(abc.ABC):
         """Training rows {"id","image","question","answer"} for ``iteration`` (1-based), built with
         ``model_path`` (the base model at iteration 1, then the previous iteration's merged model).
         Files written under ``out_dir`` are kept in the run store."""
+
+    def model_view(self, samples: list[Sample]) -> list[Sample]:
+        """``samples`` with each image as the task shows it to the model (``open_image``, e.g.
+        FGVC's banner crop) written once as a lossless PNG, so synthesis and training see what
+        evaluation sees. Tasks that show the file as it is get their samples back unchanged.
+        (Evaluation keeps the original samples: ``harness.evaluate`` applies ``open_image`` itself.)"""
+        import hashlib
+
+        from tqdm.auto import tqdm
+
+        from harness.io import atomic_open
+        from harness.synth.stage import samples_digest
+        from tasks.common import has_custom_image_loader
+
+        if not has_custom_image_loader(self.task):
+            return samples
+        loader = f"{type(self.task).__module__}.{type(self.task).__qualname__}"
+        digest = hashlib.sha256(f"{loader}:{samples_digest(samples)}".encode()).hexdigest()[:12]
+        folder = self.store.unit_dir(self.task.name, SHARED) / "model_images" / digest
+        folder.mkdir(parents=True, exist_ok=True)
+        shown = []
+        for index, sample in enumerate(tqdm(samples, desc=f"{self.task.name} model-view images", unit="img")):
+            path = folder / f"{index:06d}.png"  # the digest covers the ids and their order
+            if not path.is_file():  # written atomically: present means complete
+                with atomic_open(path, "wb", encoding=None) as handle:
+                    self.task.open_image(sample).save(handle, format="PNG")
+            shown.append(dataclasses.replace(sample, image_path=str(path)))
+        return shown
 
     # -- helpers methods compose ------------------------------------------------------------
     def prompts(self):
@@ -244,6 +274,7 @@ class Runner(abc.ABC):
         metrics = evaluate(
             self.task, self.test_samples, lm, path, cache=self.cache,
             max_new_tokens=self.config.eval_max_new_tokens, batch_size=self.config.eval_batch_size,
+            prompts=self.prompts(),
         )
         return metrics
 

@@ -65,6 +65,29 @@ def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatc
     assert metrics["limit"] == 3 and metrics["root"] == str(toy_world.dataset_root)
 
 
+def test_eval_asks_the_overriding_prompts(toy_world, tmp_path, capsys):
+    import yaml
+
+    from tasks.prompts import load_prompts, prompts_hash
+
+    custom = {**{k: v for k, v in vars(load_prompts("toy")).items() if k != "domain"}, "explain": ["Which species is this? Say why."]}
+    path = tmp_path / "prompts.yaml"
+    path.write_text(yaml.safe_dump(custom))
+    out = tmp_path / "custom"
+    argv = ["eval", "--task", "toy", "--root", str(toy_world.dataset_root), "--model", str(toy_world.model_path),
+            "--limit", "2", "--out", str(out), "--max-new-tokens", "8", "--prompts", str(path), "--json"]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["question"] == "Which species is this? Say why." and metrics["prompts"] == str(path)
+    assert metrics["prompts_hash"] == prompts_hash(load_prompts("toy", path)) != prompts_hash(load_prompts("toy"))
+    assert {r["question"] for r in read_jsonl(out / "records.jsonl")} == {"Which species is this? Say why."}
+    # a prompt file with a missing key is a one-line user error before any model loads
+    del custom["describe"]
+    path.write_text(yaml.safe_dump(custom))
+    assert main(argv) == 2
+    assert str(path) in capsys.readouterr().err
+
+
 def test_eval_user_errors(tmp_path, capsys):
     assert main(["eval", "--task", "cub200", "--model", str(tmp_path)]) == 2
     assert "needs --root" in capsys.readouterr().err

@@ -29,6 +29,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=256, help="answer length limit (paper: 256)")
     parser.add_argument("--cache", default=None, metavar="SQLITE", help="response cache file (default <out>/cache.sqlite)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option, repeatable (see `selfsynth data`)")
+    parser.add_argument("--prompts", default=None, metavar="YAML",
+                        help="YAML overriding the task domain's prompts (the question asked is its first explain prompt)")
     parser.add_argument("--json", action="store_true", help="print metrics.json to stdout")
 
 
@@ -62,16 +64,19 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands.data import build_task, parse_options
     from harness.evaluate import evaluate
     from harness.models import load_model
+    from tasks.prompts import load_prompts
 
     model, root = resolve_model_and_root(args.task, args.model, args.root)
     task = build_task(args.task, root, parse_options(args.option))
+    prompts = load_prompts(task.domain, args.prompts)  # a bad file fails before the model loads
     samples = select_samples(task, args.split, args.limit)
     lm = load_model(model, adapter=args.adapter)
     out = Path(args.out) if args.out else Path("runs") / "eval" / task.name / f"{args.split}-{lm.fingerprint[:12]}"
     cache = ResponseCache(args.cache or out / "cache.sqlite")
     metrics = evaluate(
         task, samples, lm, out, cache=cache, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        extra={"split": args.split, "limit": args.limit, "adapter": args.adapter, "root": str(task.root)},
+        extra={"split": args.split, "limit": args.limit, "adapter": args.adapter, "root": str(task.root), "prompts": args.prompts},
+        prompts=prompts,
     )
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
