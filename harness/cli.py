@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "run or resume one method on one task: synthesize, train, evaluate per iteration"),
     "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
     "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
+    "regress": ("harness.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
 }
 

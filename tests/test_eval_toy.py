@@ -48,6 +48,10 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     assert cache.hits == 16 and cache.misses == 0
     assert read_jsonl(tmp_path / "again" / "records.jsonl") == records
     assert again["accuracy"] == metrics["accuracy"]
+    # the regression gate reads these folders as written: same answers, no regression
+    assert main(["regress", "--baseline", str(out), "--candidate", str(tmp_path / "again"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 16 and report["delta"] == 0 and report["lost"] == report["gained"] == 0
 
 
 def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatch):
