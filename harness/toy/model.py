@@ -1,7 +1,7 @@
 """The toy base model: a tiny LLaVA (CLIP vision tower + Llama text model) built from configs.
 
 Sizes and settings follow DESIGN §5 (measured on 2 CPU threads): 48 px images, patch 8
-(36 image tokens), vision 64 wide x 2 layers, text 128 wide x 2 layers, ``vision_feature_layer=-1``
+(36 image tokens), vision 64 wide x 2 layers, text 128 wide x 2 layers (MLP 256), ``vision_feature_layer=-1``
 (the LLaVA default -2 would leave the last layer of a 2-layer tower without gradient).
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ class ToyModelConfig:
     text_hidden: int = 128
     text_layers: int = 2
     text_heads: int = 4
+    text_mlp_ratio: int = 2  # MLP width / hidden width; 2 trains ~25% faster than 4 and learned as well
     patch_size: int = 8
     vocab_size: int = 1024
     max_positions: int = 512
@@ -116,7 +117,7 @@ def build_initial_model(out_dir: str | Path, texts: Iterable[str], image_size: i
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.text_hidden,
-        intermediate_size=cfg.text_hidden * 4,
+        intermediate_size=cfg.text_hidden * cfg.text_mlp_ratio,
         num_hidden_layers=cfg.text_layers,
         num_attention_heads=cfg.text_heads,
         num_key_value_heads=cfg.text_heads,

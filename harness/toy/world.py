@@ -37,9 +37,11 @@ from harness.toy.dataset import (
 )
 from harness.toy.model import ToyModelConfig, build_initial_model
 
-BUILD_VERSION = 3
+BUILD_VERSION = 5  # 5: species questions answered with UNNAMED_SENTENCE first; MLP 2x
 TOY_DOMAIN = "toy"  # tasks/prompts/toy.yaml: the question pools pre-training uses
 DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")
+# the base model's first sentence when asked for a species it was never taught
+UNNAMED_SENTENCE = "I cannot tell which species this bird is."
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,12 @@ class ToyConfig:
     data: ToyDataConfig = dataclasses.field(default_factory=ToyDataConfig)
     model: ToyModelConfig = dataclasses.field(default_factory=ToyModelConfig)
     pretrain_images: int = 3000  # distinct random-attribute images for caption pre-training
-    pretrain_steps: int = 1200
+    # measured on 2 cores with the MLP-2x model: 1000 steps at lr 1.5e-3 build in 170 s with
+    # describe precision 0.61 and step-3 kept rate 1.0 (the MLP-4x model took 219-241 s for 1200
+    # steps; at 800 steps and lr 1e-3 it had not yet learned to copy the context name: kept 0.03)
+    pretrain_steps: int = 1000
     pretrain_batch_size: int = 32
-    pretrain_learning_rate: float = 1e-3
+    pretrain_learning_rate: float = 1.5e-3
     pretrain_warmup_ratio: float = 0.03
     # questions per pre-training image (plain or with context); enough rows that training sees each
     # row about once, so a made-up name cannot be memorized per image and must be copied (measured:
@@ -57,7 +62,9 @@ class ToyConfig:
     pretrain_rows_per_image: int = 13
     # share of rows whose question carries step 3's hidden context (label + visible features)
     pretrain_context_share: float = 0.6
-    # share of plain rows asking a simple/explain/cot question (answered with a caption, no name)
+    # share of plain rows asking a simple/explain/cot question, answered with UNNAMED_SENTENCE and
+    # a caption: with a bare caption, NL training on simple questions did not carry over to the
+    # evaluation question (accuracy 0.000; with the species sentence first: 0.375)
     pretrain_task_question_share: float = 0.3
 
     def key(self) -> str:
@@ -166,8 +173,12 @@ def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
             if rng.random() < config.pretrain_context_share:
                 question, answer = context_example(rng, attrs, rng.choice(names), prompts)
             else:
-                pool = task_questions if rng.random() < config.pretrain_task_question_share else describe
-                question, answer = rng.choice(pool), caption(attrs)
+                if rng.random() < config.pretrain_task_question_share:
+                    # a species question opens with a sentence about the species, as real answers
+                    # do; fine-tuning on one question type then rewrites that same first sentence
+                    question, answer = rng.choice(task_questions), f"{UNNAMED_SENTENCE} {caption(attrs)}"
+                else:
+                    question, answer = rng.choice(describe), caption(attrs)
             rows.append({"id": f"pre_{i:05d}_{j}", "image": str(path), "question": question, "answer": answer})
     return rows
 
