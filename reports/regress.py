@@ -47,9 +47,9 @@ def load_evaluation(path: str | Path) -> Evaluation:
             raise UserError(f"{folder}: expected an evaluation folder with metrics.json and records.jsonl (missing {needed.name})")
     try:
         metrics = read_json(metrics_path)
-        records = read_jsonl(records_path)
     except ValueError as exc:
-        raise UserError(f"{folder}: unreadable evaluation files ({exc})") from None
+        raise UserError(f"{metrics_path}: not valid JSON ({exc})") from None
+    records = read_jsonl(records_path)  # names the file and line of a broken record
     if not isinstance(metrics, dict):
         raise UserError(f"{metrics_path}: expected a JSON object")
     for i, record in enumerate(records):

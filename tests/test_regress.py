@@ -86,3 +86,11 @@ def test_incomparable_evaluations_are_user_errors(tmp_path, capsys):
     (tmp_path / "broken" / "records.jsonl").write_text('{"id": "s000"}\n')
     assert main(["regress", "--baseline", str(tmp_path / "broken"), "--candidate", str(base)]) == 2
     assert "line 1: expected an object with id, label, match, paper_match" in capsys.readouterr().err
+
+
+def test_a_broken_records_line_names_file_and_line(tmp_path, capsys):
+    base = write_eval(tmp_path / "base", [True] * 3)
+    with open(base / "records.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("{not json\n")
+    assert main(["regress", "--baseline", str(base), "--candidate", str(base)]) == 2
+    assert f"{base / 'records.jsonl'}:4: not valid JSON" in capsys.readouterr().err
