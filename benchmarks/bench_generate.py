@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from harness.generate import GenArgs, generate
-    from harness.io import read_jsonl
-    from harness.models import load_model
-    from harness.toy import ensure_toy_world
+    from selfsynth.generate import GenArgs, generate
+    from selfsynth.io import read_jsonl
+    from selfsynth.models import load_model
+    from selfsynth.toy import ensure_toy_world
 
     if args.world:
         model_path, dataset_root = f"{args.world}/model", f"{args.world}/dataset"

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from harness.synth.select import select_concepts, select_concepts_corpus
+from selfsynth.synth.infonce import select_concepts, select_concepts_corpus
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

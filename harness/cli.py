@@ -7,20 +7,20 @@ import argparse
 import importlib
 import sys
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 # name -> (module, one-line help). Only commands that work are listed here.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "ls": ("harness.commands.ls", "list registered tasks, methods or judges"),
-    "toy": ("harness.commands.toy", "build (once) the offline toy dataset and toy base model; print their paths"),
-    "demo": ("harness.commands.demo", "run every method on the offline toy world and print the accuracy table"),
-    "table": ("harness.commands.table", "print accuracy per method and iteration from a run folder"),
-    "run": ("harness.commands.run", "run or resume one method on one task: synthesize, train, evaluate per iteration"),
-    "data": ("harness.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
-    "eval": ("harness.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
-    "regress": ("harness.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
-    "export-lmms": ("harness.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
-    "judge": ("harness.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
+    "ls": ("selfsynth.commands.ls", "list registered tasks, methods or judges"),
+    "toy": ("selfsynth.commands.toy", "build (once) the offline toy dataset and toy base model; print their paths"),
+    "demo": ("selfsynth.commands.demo", "run every method on the offline toy world and print the accuracy table"),
+    "table": ("selfsynth.commands.table", "print accuracy per method and iteration from a run folder"),
+    "run": ("selfsynth.commands.run", "run or resume one method on one task: synthesize, train, evaluate per iteration"),
+    "data": ("selfsynth.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
+    "eval": ("selfsynth.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
+    "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
+    "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
+    "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
 }
 
 

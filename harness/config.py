@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 
 def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING) -> Any:

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 
 def _minilm_path() -> str:
@@ -59,7 +59,7 @@ class EmbeddingCache:
         self._conn().execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
 
     def _conn(self) -> sqlite3.Connection:
-        from harness.cache import wal_connection
+        from selfsynth.cache import wal_connection
 
         return wal_connection(self._local, self.path)
 

@@ -1,7 +1,7 @@
 """Classification accuracy of one model on one task's samples (DESIGN §3).
 
 Each image gets the domain's evaluation question (``prompts.explain[0]``), answered greedily
-through ``harness.generate`` (so answers are cached by model fingerprint + image + prompt). Every
+through ``selfsynth.generate`` (so answers are cached by model fingerprint + image + prompt). Every
 answer is scored twice: ``match`` (ours: digits kept, whole words, aliases, confusers) and
 ``paper_match`` (the published rule). Writes, atomically, into ``out_dir``:
 
@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.errors import UserError
-from harness.io import write_json, write_jsonl
+from selfsynth.errors import UserError
+from selfsynth.io import write_json, write_jsonl
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_N = 1000
@@ -24,7 +24,7 @@ BOOTSTRAP_N = 1000
 
 def score(task, answer: str, label: str) -> tuple[bool, bool]:
     """(our match, the paper's match) for one answer."""
-    from tasks.labels import match, paper_match
+    from selfsynth.tasks.labels import match, paper_match
 
     if hasattr(task, "match"):
         ours = task.match(answer, label)
@@ -39,8 +39,8 @@ def model_answers(task, samples: Sequence[Any], question: str, lm, args, cache=N
     Tasks that transform images (``open_image`` overridden, e.g. FGVC's banner crop) get their
     images written as lossless PNGs to a temporary folder, a chunk at a time, and generation reads
     those; the response cache keys on the PNG content, so cached answers stay valid across runs."""
-    from harness.generate import generate
-    from tasks.common import has_custom_image_loader, write_model_image
+    from selfsynth.generate import generate
+    from selfsynth.tasks.common import has_custom_image_loader, write_model_image
 
     desc = f"eval {task.name}"
     if not has_custom_image_loader(task):
@@ -71,9 +71,9 @@ def evaluate(
     """Answer, score and record every sample; returns the metrics dict written to metrics.json
     (``extra`` keys, e.g. split and limit, are recorded alongside). ``prompts`` overrides the
     task domain's prompts (the evaluation question is its first ``explain`` prompt)."""
-    from harness.generate import GenArgs
-    from metrics.accuracy import summarize
-    from tasks.prompts import prompts_hash
+    from selfsynth.generate import GenArgs
+    from selfsynth.metrics.accuracy import summarize
+    from selfsynth.tasks.prompts import prompts_hash
 
     samples = list(samples)
     if not samples:
@@ -114,7 +114,7 @@ def evaluate(
 
 def flags_for(task) -> list[str]:
     if task.name == "fgvc_aircraft":
-        from tasks.fgvc_aircraft import PAPER_ACCURACY_WARNING
+        from selfsynth.tasks.fgvc_aircraft import PAPER_ACCURACY_WARNING
 
         return [PAPER_ACCURACY_WARNING]
     return []

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.cache import ResponseCache, file_sha256, make_key
-from harness.errors import UserError
-from harness.models import LoadedModel, render_prompt
+from selfsynth.cache import ResponseCache, file_sha256, make_key
+from selfsynth.errors import UserError
+from selfsynth.models import LoadedModel, render_prompt
 
 GENERATE_VERSION = 1  # bump when a change here changes outputs, so old cache entries miss
 
@@ -158,7 +158,7 @@ def generate(
                 results[i] = list(found[key])
     todo = [i for i, r in enumerate(results) if r is None]
 
-    from harness.models import distributed_state
+    from selfsynth.models import distributed_state
 
     state = distributed_state()
     mine = todo[state.process_index :: state.num_processes] if state.num_processes > 1 else todo

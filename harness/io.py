@@ -67,7 +67,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Rows of a JSON-lines file; a line that is not JSON is a user error naming file and line."""
-    from harness.errors import UserError
+    from selfsynth.errors import UserError
 
     rows = []
     with open(path, encoding="utf-8") as handle:

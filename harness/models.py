@@ -1,6 +1,6 @@
 """Model loading, fingerprints and adapter merging, through the transformers Auto classes.
 
-The same code path loads the toy LLaVA built by ``harness.toy`` and ``llava-hf/llava-1.5-7b-hf``
+The same code path loads the toy LLaVA built by ``selfsynth.toy`` and ``llava-hf/llava-1.5-7b-hf``
 (or any LLaVA-style checkpoint whose processor carries a chat template).
 
 Fingerprint (``model_fingerprint``): sha256 over the relative name, size and content digest of
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 WHOLE_FILE_LIMIT = 8 << 20
 EDGE_BYTES = 1 << 20

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 T = TypeVar("T")
 
@@ -133,32 +133,32 @@ TASKS: Registry = Registry(
     "task",
     "selfsynth.tasks",
     builtins={
-        "toy": ("tasks.toy:ToyTask", "procedurally drawn toy birds with per-image ground-truth concepts (offline)"),
-        "cub200": ("tasks.cub200:Cub200Task", "CUB-200-2011 birds, 200 species, official split"),
-        "stanford_dogs": ("tasks.stanford_dogs:StanfordDogsTask", "Stanford Dogs, 120 breeds, official split"),
-        "fgvc_aircraft": ("tasks.fgvc_aircraft:FgvcAircraftTask", "FGVC-Aircraft 2013b, 100 variants"),
-        "pld": ("tasks.pld:PldTask", "PlantVillage leaf disease, seeded stratified split"),
-        "ham10000": ("tasks.ham10000:Ham10000Task", "HAM10000 skin lesions, 7 diagnoses, split grouped by lesion"),
-        "chest_xray": ("tasks.chest_xray:ChestXrayTask", "pediatric chest x-ray, normal vs pneumonia"),
+        "toy": ("selfsynth.tasks.toy:ToyTask", "procedurally drawn toy birds with per-image ground-truth concepts (offline)"),
+        "cub200": ("selfsynth.tasks.cub200:Cub200Task", "CUB-200-2011 birds, 200 species, official split"),
+        "stanford_dogs": ("selfsynth.tasks.stanford_dogs:StanfordDogsTask", "Stanford Dogs, 120 breeds, official split"),
+        "fgvc_aircraft": ("selfsynth.tasks.fgvc_aircraft:FgvcAircraftTask", "FGVC-Aircraft 2013b, 100 variants"),
+        "pld": ("selfsynth.tasks.pld:PldTask", "PlantVillage leaf disease, seeded stratified split"),
+        "ham10000": ("selfsynth.tasks.ham10000:Ham10000Task", "HAM10000 skin lesions, 7 diagnoses, split grouped by lesion"),
+        "chest_xray": ("selfsynth.tasks.chest_xray:ChestXrayTask", "pediatric chest x-ray, normal vs pneumonia"),
     },
 )
 METHODS: Registry = Registry(
     "method",
     "selfsynth.methods",
     builtins={
-        "base": ("runners.base:BaseRunner", "untouched model, zero-shot"),
-        "nl": ("runners.nl:NlRunner", "label only answers, iterated"),
-        "lge": ("runners.lge:LgeRunner", "label + class-level general explanation"),
-        "ours": ("runners.ours:OursRunner", "self-synthesized image-level explanations + reward-free rejection filter"),
-        "no_filter": ("runners.no_filter:NoFilterRunner", "ours without InfoNCE ranking or label check (Table 12)"),
+        "base": ("selfsynth.runners.base:BaseRunner", "untouched model, zero-shot"),
+        "nl": ("selfsynth.runners.nl:NlRunner", "label only answers, iterated"),
+        "lge": ("selfsynth.runners.lge:LgeRunner", "label + class-level general explanation"),
+        "ours": ("selfsynth.runners.ours:OursRunner", "self-synthesized image-level explanations + reward-free rejection filter"),
+        "no_filter": ("selfsynth.runners.no_filter:NoFilterRunner", "ours without InfoNCE ranking or label check (Table 12)"),
     },
 )
 JUDGES: Registry = Registry(
     "judge",
     "selfsynth.judges",
     builtins={
-        "local": ("metrics.judges.local:LocalJudge", "offline embedding-similarity proxy for EE/CS (reported as local-proxy)"),
-        "openai": ("metrics.judges.openai_judge:OpenAIJudge", "LLM judge over any OpenAI-compatible endpoint, versioned rubric, cached"),
+        "local": ("selfsynth.metrics.judges.local:LocalJudge", "offline embedding-similarity proxy for EE/CS (reported as local-proxy)"),
+        "openai": ("selfsynth.metrics.judges.openai_judge:OpenAIJudge", "LLM judge over any OpenAI-compatible endpoint, versioned rubric, cached"),
     },
 )
 

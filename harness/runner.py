@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import config as cfg
-from harness.cache import ResponseCache
-from harness.errors import UserError
-from harness.io import read_json, read_jsonl, write_json, write_jsonl
-from harness.store import SCHEMA_VERSION, RunStore
-from harness.synth.config import SynthConfig
-from harness.train import TrainConfig
-from tasks.base import Sample, Task
+from selfsynth import config as cfg
+from selfsynth.cache import ResponseCache
+from selfsynth.errors import UserError
+from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.store import SCHEMA_VERSION, RunStore
+from selfsynth.synth.config import SynthConfig
+from selfsynth.train import TrainConfig
+from selfsynth.tasks.base import Sample, Task
 
 SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
 
@@ -102,14 +102,14 @@ class Runner(abc.ABC):
         """``samples`` with each image as the task shows it to the model (``open_image``, e.g.
         FGVC's banner crop) written once as a lossless PNG, so synthesis and training see what
         evaluation sees. Tasks that show the file as it is get their samples back unchanged.
-        (Evaluation keeps the original samples: ``harness.evaluate`` applies ``open_image`` itself.)"""
+        (Evaluation keeps the original samples: ``selfsynth.evaluate`` applies ``open_image`` itself.)"""
         import hashlib
 
         from tqdm.auto import tqdm
 
-        from harness.io import atomic_open
-        from harness.synth.stage import samples_digest
-        from tasks.common import has_custom_image_loader
+        from selfsynth.io import atomic_open
+        from selfsynth.synth.stage import samples_digest
+        from selfsynth.tasks.common import has_custom_image_loader
 
         if not has_custom_image_loader(self.task):
             return samples
@@ -128,14 +128,14 @@ class Runner(abc.ABC):
 
     # -- helpers methods compose ------------------------------------------------------------
     def prompts(self):
-        from tasks.prompts import load_prompts
+        from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.task.domain, self.config.prompts)
 
     def load_lm(self, model_path: str):
         """One loaded model at a time (CPU memory), reused across steps of the same iteration."""
         if model_path not in self._lm_cache:
-            from harness.models import load_model
+            from selfsynth.models import load_model
 
             self._lm_cache.clear()
             self._lm_cache[model_path] = load_model(model_path)
@@ -148,9 +148,9 @@ class Runner(abc.ABC):
         stage inside also checks its own input fingerprint before reusing a file."""
         import hashlib
 
-        from harness.cache import canonical_json
-        from harness.models import model_fingerprint
-        from harness.synth.stage import samples_digest
+        from selfsynth.cache import canonical_json
+        from selfsynth.models import model_fingerprint
+        from selfsynth.synth.stage import samples_digest
 
         key = canonical_json({
             "model": model_fingerprint(self.base_model),
@@ -166,7 +166,7 @@ class Runner(abc.ABC):
 
     def class_concepts(self):
         """Step 0: {class: concepts}, imported from --concepts or asked of the concept LLM (cached)."""
-        from harness.synth import class_concepts
+        from selfsynth.synth import class_concepts
 
         return class_concepts(
             self.task.class_names(), self.task.domain, self.config.synth, self.cache, self.shared_dir(),
@@ -176,7 +176,7 @@ class Runner(abc.ABC):
 
     def selected_concepts(self) -> dict[str, list[str]]:
         """Steps 1–2 with the base model: {image id: selected concepts, best first}."""
-        from harness.synth import describe_images, select_image_concepts
+        from selfsynth.synth import describe_images, select_image_concepts
 
         concepts = self.class_concepts()
         lm = self.load_lm(self.base_model)
@@ -186,8 +186,8 @@ class Runner(abc.ABC):
     def synthesized_data(self, iteration: int, model_path: str, out_dir: Path, image_concepts: dict[str, list[str]], mode: str) -> list[dict[str, Any]]:
         """Iteration 1: step-3 rewriting by ``model_path`` with ``image_concepts`` in the hidden
         context; iterations ≥ 2: candidates from ``model_path`` kept by the rejection ``mode``
-        ("infonce", "random" or "label", see ``harness.synth.reject``)."""
-        from harness.synth import rejection_sample, rewrite_answers
+        ("infonce", "random" or "label", see ``selfsynth.synth.reject``)."""
+        from selfsynth.synth import rejection_sample, rewrite_answers
 
         lm = self.load_lm(model_path)
         synth = self.config.synth
@@ -257,8 +257,8 @@ class Runner(abc.ABC):
         return {"n_examples": len(rows), "n_images": len({r["id"] for r in rows})}
 
     def _train_step(self, iteration: int, model_path: str, data_dir: Path, path: Path) -> dict[str, Any]:
-        from harness.models import merge_adapter
-        from harness.train import train
+        from selfsynth.models import merge_adapter
+        from selfsynth.train import train
 
         rows = read_jsonl(data_dir / "train.jsonl")
         train_cfg = dataclasses.replace(self.config.train, seed=self.iteration_seed(iteration))
@@ -268,7 +268,7 @@ class Runner(abc.ABC):
         return {"n_examples": len(rows), **_train_summary(result)}
 
     def _eval_step(self, model_path: str, path: Path) -> dict[str, Any]:
-        from harness.evaluate import evaluate
+        from selfsynth.evaluate import evaluate
 
         lm = self.load_lm(model_path)
         metrics = evaluate(

@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import UserError
-from harness.io import read_json, write_json
+from selfsynth.errors import UserError
+from selfsynth.io import read_json, write_json
 
 DONE_MARKER = "_done.json"
 SCHEMA_VERSION = 1

@@ -7,7 +7,7 @@ What it does (DESIGN §2 "Train"):
   when the answers contain words the tokenizer never saw, as the toy class names).
   ``full_finetune`` trains every weight instead (used to pre-train the toy model).
 - Loss on the answer tokens and the EOS only: prompt, image tokens and padding are -100.
-  Training batches are right-padded; generation (harness.generate) pads on the left.
+  Training batches are right-padded; generation (selfsynth.generate) pads on the left.
 - Optional 1:1 mixing with general instruction rows (``general_data``) and light augmentation.
 - Writes the adapter (or the full model) with the processor atomically into ``out_dir``, plus
   ``loss_log.jsonl`` (one row per optimizer step) and ``train_result.json``.
@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.config import field
-from harness.errors import UserError
-from harness.io import read_jsonl, write_json, write_jsonl
+from selfsynth.config import field
+from selfsynth.errors import UserError
+from selfsynth.io import read_jsonl, write_json, write_jsonl
 
 LM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -123,7 +123,7 @@ class AnswerOnlyCollator:
     alone, after checking that it is an exact token prefix of the full text."""
 
     def __init__(self, processor: Any, augment: bool = False):
-        from harness.models import render_prompt
+        from selfsynth.models import render_prompt
 
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -228,7 +228,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
     from transformers import AutoProcessor, Trainer, TrainerCallback, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    from harness.models import atomic_dir, resolve_path
+    from selfsynth.models import atomic_dir, resolve_path
 
     cfg = cfg or TrainConfig()
     base = resolve_path(model_path)

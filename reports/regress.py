@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UserError
-from harness.io import read_json, read_jsonl
+from selfsynth.errors import UserError
+from selfsynth.io import read_json, read_jsonl
 
 SCHEMA_VERSION = 1
 METRIC_FIELDS = {"accuracy": "match", "accuracy_paper": "paper_match"}  # metric → per-record field

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import UserError
-from harness.io import read_json
+from selfsynth.errors import UserError
+from selfsynth.io import read_json
 
 METHOD_ORDER = ["base", "nl", "lge", "ours", "no_filter"]
 

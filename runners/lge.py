@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.runner import Runner
+from selfsynth.runner import Runner
 
 
 class LgeRunner(Runner):
@@ -15,7 +15,7 @@ class LgeRunner(Runner):
     name = "lge"
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
-        from harness.synth import class_concepts_per_image
+        from selfsynth.synth import class_concepts_per_image
 
         per_image = class_concepts_per_image(self.train_samples, self.class_concepts())
         return self.synthesized_data(iteration, model_path, out_dir, per_image, mode="label")

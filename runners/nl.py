@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from harness.runner import Runner
+from selfsynth.runner import Runner
 
 
 class NlRunner(Runner):

@@ -51,7 +51,7 @@ class Task(abc.ABC):
         """Human-readable class names, in label-index order."""
 
     def aliases(self, label: str) -> tuple[str, ...]:
-        """Other accepted spellings of ``label`` for ``tasks.labels.match``."""
+        """Other accepted spellings of ``label`` for ``selfsynth.tasks.labels.match``."""
         return ()
 
     def open_image(self, sample: Sample):
@@ -62,6 +62,6 @@ class Task(abc.ABC):
             return image.convert("RGB")
 
     def prompts(self) -> Prompts:
-        from tasks.prompts import load_prompts
+        from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.domain)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, require, sorted_images
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, require, sorted_images
 
 CLASS_FOLDERS = {"NORMAL": "Normal", "PNEUMONIA": "Pneumonia"}
 XRAY_ALIASES: dict[str, tuple[str, ...]] = {

@@ -14,8 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from harness.errors import UserError
-from tasks.base import Prompts, Sample, Task
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Prompts, Sample, Task
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class DatasetTask(Task):
         return list(self._skipped_by_split.get(split, []))
 
     def prompts(self) -> Prompts:
-        from tasks.prompts import load_prompts
+        from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.domain, self.options.get("prompts"))
 
@@ -120,7 +120,7 @@ class DatasetTask(Task):
 
     def confusers(self, label: str) -> tuple[str, ...]:
         """Other class names (and aliases) that contain ``label``; masked by ``labels.match``."""
-        from tasks.labels import confusers_for
+        from selfsynth.tasks.labels import confusers_for
 
         cache = self.__dict__.setdefault("_confusers", {})
         if label not in cache:
@@ -129,7 +129,7 @@ class DatasetTask(Task):
 
     def match(self, answer: str, label: str) -> bool:
         """Our accuracy rule for this task: aliases and confusers included."""
-        from tasks.labels import match
+        from selfsynth.tasks.labels import match
 
         return match(answer, label, self.aliases(label), self.confusers(label))
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, require
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, require
 
 # Corrections and common spellings for CUB's class names (label → aliases). Possessives
 # ("Anna's Hummingbird" for "Anna Hummingbird") are handled generically by labels.match.

@@ -14,9 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, require
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, require
 
 log = logging.getLogger(__name__)
 

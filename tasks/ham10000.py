@@ -12,9 +12,9 @@ import csv
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, is_image_file
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, is_image_file
 
 DX_NAMES: dict[str, str] = {
     "akiec": "Actinic keratoses",

@@ -20,9 +20,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, is_image_file, require
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, is_image_file, require
 
 DEFAULT_EXCLUDE = ("Blueberry___healthy",)
 PAPER_TRAIN, PAPER_TEST = 5279, 47523

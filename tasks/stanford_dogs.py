@@ -12,9 +12,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, require
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, require
 
 DOG_ALIASES: dict[str, tuple[str, ...]] = {
     "Blenheim spaniel": ("Cavalier King Charles Spaniel", "King Charles Spaniel"),

@@ -1,4 +1,4 @@
-"""The offline toy world's dataset (layout: /work/notes/toy_layout.md, written by harness.toy).
+"""The offline toy world's dataset (layout: /work/notes/toy_layout.md, written by selfsynth.toy).
 
 Per-image ground truth travels in ``Sample.metadata``: ``visible_concepts`` (phrased as in
 concepts.json) and ``attributes`` ({part: value or None when hidden}).
@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
-from tasks.base import Sample
-from tasks.common import DatasetTask, require
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Sample
+from selfsynth.tasks.common import DatasetTask, require
 
 
 class ToyTask(DatasetTask):

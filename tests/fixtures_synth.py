@@ -4,7 +4,7 @@ Sizes are cut for speed (3 prompts × 2 samples = 6 descriptions per image, 2 im
 the full defaults (3 × 10) are exercised by the runners.
 
 Describe prompts: the toy base model was pre-trained on the toy world's own describe questions
-(``harness.toy.dataset.DESCRIBE_QUESTIONS``); the bird domain's long prompts are out of its
+(``selfsynth.toy.dataset.DESCRIBE_QUESTIONS``); the bird domain's long prompts are out of its
 distribution and get short, generic captions. The prompts override (DESIGN: prompts are data,
 overridable) uses the questions the toy model knows, as a user would for their model.
 """
@@ -37,14 +37,14 @@ PER_CLASS = 2
 
 @pytest.fixture(scope="session")
 def toy_synth(toy_world, tmp_path_factory) -> ToySynth:
-    from harness.cache import ResponseCache
-    from harness.models import load_model
-    from harness.synth.concepts import class_concepts
-    from harness.synth.config import SynthConfig
-    from harness.synth.describe import describe_images
-    from harness.synth.selection import select_image_concepts
-    from harness.toy.dataset import DESCRIBE_QUESTIONS
-    from tasks.toy import ToyTask
+    from selfsynth.cache import ResponseCache
+    from selfsynth.models import load_model
+    from selfsynth.synth.concepts import class_concepts
+    from selfsynth.synth.config import SynthConfig
+    from selfsynth.synth.describe import describe_images
+    from selfsynth.synth.select import select_image_concepts
+    from selfsynth.toy.dataset import DESCRIBE_QUESTIONS
+    from selfsynth.tasks.toy import ToyTask
 
     task = ToyTask(toy_world.dataset_root)
     seen: dict[str, int] = {}

@@ -19,14 +19,14 @@ TOY_CACHE = REPO / ".cache" / "toy"
 
 @pytest.fixture(scope="session")
 def toy_world():
-    from harness.toy import ensure_toy_world
+    from selfsynth.toy import ensure_toy_world
 
     return ensure_toy_world(TOY_CACHE)
 
 
 @pytest.fixture(scope="session")
 def toy_lm(toy_world):
-    from harness.models import load_model
+    from selfsynth.models import load_model
 
     return load_model(toy_world.model_path)
 

@@ -1,9 +1,9 @@
-"""metrics.accuracy: exact numbers on hand-made records."""
+"""selfsynth.metrics.accuracy: exact numbers on hand-made records."""
 from __future__ import annotations
 
 import pytest
 
-from metrics.accuracy import accuracy, bootstrap_ci, per_class_accuracy, summarize
+from selfsynth.metrics.accuracy import accuracy, bootstrap_ci, per_class_accuracy, summarize
 
 
 def test_accuracy_and_per_class():

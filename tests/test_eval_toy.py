@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.io import read_jsonl
-from tasks.labels import paper_match
+from selfsynth.cli import main
+from selfsynth.io import read_jsonl
+from selfsynth.tasks.labels import paper_match
 from tests.fixtures_datasets import crown_root, dataset_roots, toy_lm, toy_world  # noqa: F401
 
 
 def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
-    from tasks.toy import ToyTask
+    from selfsynth.tasks.toy import ToyTask
 
     out = tmp_path / "eval"
     argv = ["eval", "--task", "toy", "--root", str(crown_root), "--model", str(toy_world.model_path),
@@ -39,9 +39,9 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     assert json.loads((out / "metrics.json").read_text()) == metrics
 
     # a re-run is answered from the response cache, with identical records
-    from harness.cache import ResponseCache
-    from harness.evaluate import evaluate
-    from harness.models import load_model
+    from selfsynth.cache import ResponseCache
+    from selfsynth.evaluate import evaluate
+    from selfsynth.models import load_model
 
     cache = ResponseCache(out / "cache.sqlite")
     again = evaluate(task, samples, load_model(toy_world.model_path), tmp_path / "again", cache=cache, batch_size=3)
@@ -55,10 +55,10 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
 
 
 def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatch):
-    import harness.toy.world
+    import selfsynth.toy.world
 
     # the default cache is ~/.cache; point it at the suite's build instead of building a second world
-    monkeypatch.setattr(harness.toy.world, "DEFAULT_CACHE", Path(toy_world.root).parent)
+    monkeypatch.setattr(selfsynth.toy.world, "DEFAULT_CACHE", Path(toy_world.root).parent)
     out = tmp_path / "limited"
     assert main(["eval", "--task", "toy", "--limit", "3", "--out", str(out), "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out
@@ -72,7 +72,7 @@ def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatc
 def test_eval_asks_the_overriding_prompts(toy_world, tmp_path, capsys):
     import yaml
 
-    from tasks.prompts import load_prompts, prompts_hash
+    from selfsynth.tasks.prompts import load_prompts, prompts_hash
 
     custom = {**{k: v for k, v in vars(load_prompts("toy")).items() if k != "domain"}, "explain": ["Which species is this? Say why."]}
     path = tmp_path / "prompts.yaml"
@@ -104,9 +104,9 @@ def test_eval_user_errors(tmp_path, capsys):
 def test_evaluate_shows_fgvc_images_cropped(dataset_roots, toy_lm, tmp_path):
     from PIL import Image
 
-    from harness.evaluate import evaluate
-    from harness.generate import GenArgs, generate
-    from harness.registry import TASKS
+    from selfsynth.evaluate import evaluate
+    from selfsynth.generate import GenArgs, generate
+    from selfsynth.registry import TASKS
 
     root, _ = dataset_roots["fgvc_aircraft"]
     task = TASKS.get("fgvc_aircraft")(root)

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from harness.cache import ResponseCache, file_sha256
-from harness.cli import main
-from harness.errors import UserError
-from metrics.fluency import (
+from selfsynth.cache import ResponseCache, file_sha256
+from selfsynth.cli import main
+from selfsynth.errors import UserError
+from selfsynth.metrics.fluency import (
     DEFAULT_REFERENCE,
     FluencyScorer,
     smollm2_gguf_path,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UserError
-from harness.registry import METHODS, TASKS, Registry
+from selfsynth.errors import UserError
+from selfsynth.registry import METHODS, TASKS, Registry
 
 REPO = Path(__file__).resolve().parent.parent
 

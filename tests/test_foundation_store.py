@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import config as cfg
-from harness.cache import ResponseCache, make_key
-from harness.errors import UserError
-from harness.io import read_json
-from harness.store import RunStore
+from selfsynth import config as cfg
+from selfsynth.cache import ResponseCache, make_key
+from selfsynth.errors import UserError
+from selfsynth.io import read_json
+from selfsynth.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,8 +25,8 @@ PIPELINE = textwrap.dedent(
     """
     import sys, time, json
     from pathlib import Path
-    from harness.store import RunStore
-    from harness.io import write_json
+    from selfsynth.store import RunStore
+    from selfsynth.io import write_json
 
     root, counter, slow = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "slow"
     store = RunStore(root, experiment="exp")
@@ -87,7 +87,7 @@ def test_sigkill_mid_run_resumes_without_recomputing(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from harness.io import atomic_open
+    from selfsynth.io import atomic_open
     with atomic_open(sys.argv[1]) as fh:
         for _ in range(10_000_000):
             fh.write("x" * 100 + "\\n")
@@ -126,7 +126,7 @@ def test_cache_hits_identical_and_misses_on_fingerprint(tmp_path):
 CACHE_WRITER = textwrap.dedent(
     """
     import sys
-    from harness.cache import ResponseCache
+    from selfsynth.cache import ResponseCache
     cache = ResponseCache(sys.argv[1])
     for i in range(200):
         cache.put(f"{sys.argv[2]}-{i}", {"i": i})

@@ -1,4 +1,4 @@
-"""harness.generate on the toy model: seeding, batch independence, caching, data parallelism."""
+"""selfsynth.generate on the toy model: seeding, batch independence, caching, data parallelism."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,9 +6,9 @@ import json
 import textwrap
 from pathlib import Path
 
-from harness.cache import ResponseCache
-from harness.generate import GenArgs, generate
-from harness.io import read_jsonl
+from selfsynth.cache import ResponseCache
+from selfsynth.generate import GenArgs, generate
+from selfsynth.io import read_jsonl
 from tests.fixtures_toy import accelerate_launch, toy_lm, toy_world  # noqa: F401
 
 PROMPT = "Describe the bird in the image."
@@ -64,8 +64,8 @@ def test_cache_hits_on_repeat_and_misses_on_a_new_fingerprint(tmp_path, toy_worl
 WORKER = textwrap.dedent(
     """
     import json, sys
-    from harness.generate import GenArgs, generate
-    from harness.models import distributed_state, load_model
+    from selfsynth.generate import GenArgs, generate
+    from selfsynth.models import distributed_state, load_model
     model, requests_file, out = sys.argv[1:4]
     requests = [tuple(r) for r in json.load(open(requests_file))]
     lm = load_model(model)

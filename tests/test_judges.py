@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import ResponseCache
-from harness.cli import main
-from harness.errors import UserError
-from harness.registry import JUDGES, Entry
-from metrics.judges.base import (
+from selfsynth.cache import ResponseCache
+from selfsynth.cli import main
+from selfsynth.errors import UserError
+from selfsynth.registry import JUDGES, Entry
+from selfsynth.metrics.judges.base import (
     EMPTY_ANSWER,
     NO_CONCEPTS,
     PARSE_ERROR,
@@ -24,8 +24,8 @@ from metrics.judges.base import (
     Verdict,
     summarize,
 )
-from metrics.judges.local import LocalJudge, extract_claims
-from metrics.judges.openai_judge import (
+from selfsynth.metrics.judges.local import LocalJudge, extract_claims
+from selfsynth.metrics.judges.openai_judge import (
     PROMPT_HASH,
     RUBRIC_VERSION,
     OpenAIJudge,

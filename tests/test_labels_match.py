@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.cub200 import CUB_ALIASES, class_display_name
-from tasks.fgvc_aircraft import FGVC_ALIASES
-from tasks.labels import confusers_for, match, normalize_label, paper_match
-from tasks.stanford_dogs import DOG_ALIASES, breed_from_folder
+from selfsynth.tasks.cub200 import CUB_ALIASES, class_display_name
+from selfsynth.tasks.fgvc_aircraft import FGVC_ALIASES
+from selfsynth.tasks.labels import confusers_for, match, normalize_label, paper_match
+from selfsynth.tasks.stanford_dogs import DOG_ALIASES, breed_from_folder
 
 
 def test_paper_rule_is_digit_blind():

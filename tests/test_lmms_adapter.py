@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.io import read_jsonl
+from selfsynth.cli import main
+from selfsynth.io import read_jsonl
 from tests.fixtures_datasets import crown_root, toy_world  # noqa: F401
 
 
@@ -34,7 +34,7 @@ def adapter_dir(toy_world, tmp_path_factory) -> Path:
 def _requests(rows):
     from lmms_eval.api.instance import Instance
 
-    from tasks.lmms_bridge import task_utils
+    from selfsynth.tasks.lmms_bridge import task_utils
 
     gen_kwargs = {"max_new_tokens": 48, "temperature": 0, "do_sample": False, "until": []}
     return [
@@ -45,10 +45,10 @@ def _requests(rows):
 
 
 def test_bridge_with_adapter_matches_eval(crown_root, toy_world, adapter_dir, tmp_path, capsys):
-    from harness.models import model_fingerprint
-    from harness.registry import TASKS
-    from tasks.lmms_bridge.export import rows_for
-    from tasks.lmms_bridge.model import SelfSynthLlava
+    from selfsynth.models import model_fingerprint
+    from selfsynth.registry import TASKS
+    from selfsynth.tasks.lmms_bridge.export import rows_for
+    from selfsynth.tasks.lmms_bridge.model import SelfSynthLlava
 
     out = tmp_path / "eval"
     assert main(["eval", "--task", "toy", "--root", str(crown_root), "--model", str(toy_world.model_path),
@@ -70,7 +70,7 @@ def test_bridge_with_adapter_matches_eval(crown_root, toy_world, adapter_dir, tm
     # the greedy answer is the greedy continuation under loglikelihood
     from lmms_eval.api.instance import Instance
 
-    from tasks.lmms_bridge import task_utils
+    from selfsynth.tasks.lmms_bridge import task_utils
 
     META = {"task": "t", "doc_id": 0, "repeats": 1}
     ll = bridge.loglikelihood([
@@ -82,7 +82,7 @@ def test_bridge_with_adapter_matches_eval(crown_root, toy_world, adapter_dir, tm
 
 
 def test_unknown_model_args_fail(toy_world):
-    from tasks.lmms_bridge.model import SelfSynthLlava
+    from selfsynth.tasks.lmms_bridge.model import SelfSynthLlava
 
     with pytest.raises(TypeError, match="unknown model_args conv_template"):
         SelfSynthLlava(pretrained=str(toy_world.model_path), conv_template="vicuna")

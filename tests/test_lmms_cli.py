@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from harness.cli import main
-from harness.io import read_jsonl
+from selfsynth.cli import main
+from selfsynth.io import read_jsonl
 from tests.fixtures_datasets import crown_root, toy_world  # noqa: F401
 
 LIMIT = 12
@@ -58,8 +58,8 @@ def test_lmms_eval_cli_matches_selfsynth_eval(crown_root, toy_world, tmp_path, c
 def test_entry_point_resolves_to_our_class():
     from lmms_eval.models import MODEL_REGISTRY_V2, get_model
 
-    from tasks.lmms_bridge.model import SelfSynthLlava, lmms_manifest
+    from selfsynth.tasks.lmms_bridge.model import SelfSynthLlava, lmms_manifest
 
-    assert MODEL_REGISTRY_V2.resolve("selfsynth_llava").class_path == "tasks.lmms_bridge.model.SelfSynthLlava"
+    assert MODEL_REGISTRY_V2.resolve("selfsynth_llava").class_path == "selfsynth.tasks.lmms_bridge.model.SelfSynthLlava"
     assert get_model("selfsynth_llava") is SelfSynthLlava
-    assert lmms_manifest().simple_class_path == "tasks.lmms_bridge.model.SelfSynthLlava"  # the payload lmms-eval calls bare
+    assert lmms_manifest().simple_class_path == "selfsynth.tasks.lmms_bridge.model.SelfSynthLlava"  # the payload lmms-eval calls bare

@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from harness.cli import main
+from selfsynth.cli import main
 from tests.fixtures_datasets import dataset_roots  # noqa: F401
 
 
@@ -37,10 +37,10 @@ def test_export_files(dataset_roots, tmp_path, capsys):
 
 
 def test_bridge_functions_match_task_scoring(dataset_roots, tmp_path):
-    from harness.evaluate import score
-    from harness.registry import TASKS
-    from tasks.lmms_bridge import task_utils
-    from tasks.lmms_bridge.export import rows_for
+    from selfsynth.evaluate import score
+    from selfsynth.registry import TASKS
+    from selfsynth.tasks.lmms_bridge import task_utils
+    from selfsynth.tasks.lmms_bridge.export import rows_for
 
     root, _ = dataset_roots["fgvc_aircraft"]
     task = TASKS.get("fgvc_aircraft")(root)

@@ -1,4 +1,4 @@
-"""harness.models: offline reload through the Auto classes, fingerprints."""
+"""selfsynth.models: offline reload through the Auto classes, fingerprints."""
 from __future__ import annotations
 
 import shutil
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UserError
-from harness.models import load_model, model_fingerprint
+from selfsynth.errors import UserError
+from selfsynth.models import load_model, model_fingerprint
 from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
 
 

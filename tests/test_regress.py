@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from harness.cli import main
-from harness.io import write_json, write_jsonl
-from reports.regress import compare, load_evaluation, paired_bootstrap_ci
+from selfsynth.cli import main
+from selfsynth.io import write_json, write_jsonl
+from selfsynth.reports.regress import compare, load_evaluation, paired_bootstrap_ci
 
 
 def write_eval(folder: Path, hits: list[bool], labels: list[str] | None = None, **metrics) -> Path:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from harness.cache import ResponseCache
-from harness.registry import METHODS, TASKS
-from harness.runner import RunConfig
-from harness.store import RunStore
+from selfsynth.cache import ResponseCache
+from selfsynth.registry import METHODS, TASKS
+from selfsynth.runner import RunConfig
+from selfsynth.store import RunStore
 from tests.fixtures_datasets import dataset_roots  # noqa: F401
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.io import read_json, read_jsonl
-from harness.registry import METHODS
-from harness.runner import Runner, subset
-from tasks.base import Sample
+from selfsynth.io import read_json, read_jsonl
+from selfsynth.registry import METHODS
+from selfsynth.runner import Runner, subset
+from selfsynth.tasks.base import Sample
 from tests.fixtures_toy import REPO, TOY_CACHE, toy_world  # noqa: F401
 
 # small and quick, but enough for a learning signal: 3 train images per class (x8 questions)

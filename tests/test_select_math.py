@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.synth.select import (
-    concept_precision,
+from selfsynth.metrics.concepts import concept_precision
+from selfsynth.synth.infonce import (
     infonce_scores,
     select_concepts,
     select_concepts_corpus,

@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.cache import ResponseCache
-from harness.errors import UserError
-from harness.synth.concepts import (
+from selfsynth.cache import ResponseCache
+from selfsynth.errors import UserError
+from selfsynth.synth.concepts import (
     CONCEPT_PROMPT_VERSION,
     ask_llm_concepts,
     class_concepts,
@@ -17,7 +17,7 @@ from harness.synth.concepts import (
     load_concepts_json,
     parse_concepts,
 )
-from harness.synth.config import SynthConfig
+from selfsynth.synth.config import SynthConfig
 
 
 class _ChatServer:

@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from harness.synth.rewrite import LabelChecker, apply_keep_rule, label_ratio, rewrite_prompt
-from harness.synth.reject import choose_candidate
-from harness.synth.stage import Stage, draw_questions, image_rng
-from tasks.base import Prompts, Sample, Task
+from selfsynth.synth.rewrite import LabelChecker, apply_keep_rule, label_ratio, rewrite_prompt
+from selfsynth.synth.reject import choose_candidate
+from selfsynth.synth.stage import Stage, draw_questions, image_rng
+from selfsynth.tasks.base import Prompts, Sample, Task
 
 
 class _Names(Task):

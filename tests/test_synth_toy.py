@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from harness.io import read_json, read_jsonl
-from harness.synth.select import concept_precision
+from selfsynth.io import read_json, read_jsonl
+from selfsynth.synth.infonce import concept_precision
 from tests.fixtures_synth import toy_synth  # noqa: F401
 from tests.fixtures_toy import toy_world  # noqa: F401
 
@@ -17,7 +17,7 @@ def test_descriptions_written_and_resumed(toy_synth):
     assert stats["descriptions"] == len(toy_synth.samples) * 3 * 2
     rows = read_jsonl(toy_synth.out / "describe.jsonl")
     assert {r["sample_index"] for r in rows} == {0, 1} and {r["prompt_index"] for r in rows} == {0, 1, 2}
-    from harness.synth.describe import describe_images
+    from selfsynth.synth.describe import describe_images
 
     before = len(toy_synth.cache)
     again = describe_images(toy_synth.lm, toy_synth.samples, toy_synth.prompts, toy_synth.cfg, toy_synth.cache, toy_synth.out)
@@ -41,7 +41,7 @@ def test_selection_precision_beats_random_concepts(toy_synth):
 def test_rejection_modes_on_toy(toy_synth):
     from dataclasses import replace
 
-    from harness.synth.reject import rejection_sample
+    from selfsynth.synth.reject import rejection_sample
 
     cfg = replace(toy_synth.cfg, reject_questions=2, reject_samples=2)
     samples = toy_synth.samples[:6]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.cli import main
+from selfsynth.cli import main
 from tests.fixtures_datasets import dataset_roots, make_cub  # noqa: F401
 
 

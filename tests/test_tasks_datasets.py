@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.errors import UserError
-from harness.registry import TASKS
+from selfsynth.errors import UserError
+from selfsynth.registry import TASKS
 from tests.fixtures_datasets import dataset_roots, make_cub, make_ham, write_corrupt  # noqa: F401
 
 
@@ -63,7 +63,7 @@ def test_stanford_dogs_breed_names(dataset_roots):
 
 
 def test_fgvc_lines_with_spaces_and_slashes_and_banner_crop(dataset_roots, caplog):
-    import tasks.fgvc_aircraft as fgvc
+    import selfsynth.tasks.fgvc_aircraft as fgvc
 
     root, _ = dataset_roots["fgvc_aircraft"]
     fgvc._warned = False

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import UserError
-from tasks.prompts import DOMAINS, load_prompts, prompts_hash
+from selfsynth.errors import UserError
+from selfsynth.tasks.prompts import DOMAINS, load_prompts, prompts_hash
 
 # Snapshot of the evaluation question per domain: a change must be deliberate and visible here.
 EVAL_QUESTIONS = {
@@ -30,7 +30,7 @@ def test_shipped_prompts(domain):
 
 
 def test_every_task_domain_has_prompts():
-    from harness.registry import TASKS
+    from selfsynth.registry import TASKS
 
     for entry in TASKS.entries():
         if entry.target.startswith("tasks.") if isinstance(entry.target, str) else True:
@@ -64,7 +64,7 @@ def test_override_and_validation(tmp_path):
 
 def test_task_prompts_option(tmp_path):
     from tests.fixtures_datasets import make_toy
-    from tasks.toy import ToyTask
+    from selfsynth.tasks.toy import ToyTask
 
     make_toy(tmp_path)
     override = tmp_path / "p.yaml"

@@ -5,8 +5,8 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from harness.io import read_json, read_jsonl
-from harness.toy.dataset import PARTS, ToyDataConfig, caption, concept, extract_attributes, make_classes, write_dataset
+from selfsynth.io import read_json, read_jsonl
+from selfsynth.toy.dataset import PARTS, ToyDataConfig, caption, concept, extract_attributes, make_classes, write_dataset
 
 SMALL = ToyDataConfig(seed=3, train_per_class=2, test_per_class=1, general_examples=6)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.toy import ToyConfig, ToyDataConfig, describe_precision, ensure_toy_world
+from selfsynth.cli import main
+from selfsynth.toy import ToyConfig, ToyDataConfig, describe_precision, ensure_toy_world
 from tests.fixtures_toy import TOY_CACHE, toy_lm, toy_world  # noqa: F401
 
 # a world that builds in seconds: for the build mechanics, not for model quality
@@ -43,7 +43,7 @@ def test_cli_prints_paths(toy_world, capsys):
 
 
 def test_interrupted_build_leaves_nothing_and_concurrent_builds_share_one(tmp_path, monkeypatch):
-    import harness.train
+    import selfsynth.train
 
     calls = []
 
@@ -51,7 +51,7 @@ def test_interrupted_build_leaves_nothing_and_concurrent_builds_share_one(tmp_pa
         raise KeyboardInterrupt
 
     # the build imports harness.train.train when it runs, so patching the module reaches it
-    monkeypatch.setattr(harness.train, "train", interrupted)
+    monkeypatch.setattr(selfsynth.train, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ensure_toy_world(tmp_path, TINY)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
@@ -63,7 +63,7 @@ def test_interrupted_build_leaves_nothing_and_concurrent_builds_share_one(tmp_pa
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(harness.train, "train", counting)
+    monkeypatch.setattr(selfsynth.train, "train", counting)
     results = []
     threads = [threading.Thread(target=lambda: results.append(ensure_toy_world(tmp_path, TINY))) for _ in range(2)]
     for t in threads:
@@ -76,11 +76,11 @@ def test_interrupted_build_leaves_nothing_and_concurrent_builds_share_one(tmp_pa
 
 
 def test_base_model_follows_the_step3_context(toy_world, toy_lm, tmp_path):
-    """Step 3's hidden context (harness.synth.rewrite) names the label: the toy base model, which
+    """Step 3's hidden context (selfsynth.synth.rewrite) names the label: the toy base model, which
     never saw a real species name, must copy it into most answers (LLaVA-1.5 does on CUB)."""
-    from harness.synth.config import SynthConfig
-    from harness.synth.rewrite import rewrite_answers
-    from tasks.toy import ToyTask
+    from selfsynth.synth.config import SynthConfig
+    from selfsynth.synth.rewrite import rewrite_answers
+    from selfsynth.tasks.toy import ToyTask
 
     task = ToyTask(toy_world.dataset_root)
     samples = task.load("train")[:12]  # interleaved: one image of every class

@@ -1,4 +1,4 @@
-"""harness.train on the toy world: label masking, a LoRA fine-tune that learns, merging, 2 processes."""
+"""selfsynth.train on the toy world: label masking, a LoRA fine-tune that learns, merging, 2 processes."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.generate import GenArgs, generate
-from harness.io import read_jsonl
-from harness.models import load_model, merge_adapter
-from harness.train import AnswerOnlyCollator, TrainConfig, train
+from selfsynth.generate import GenArgs, generate
+from selfsynth.io import read_jsonl
+from selfsynth.models import load_model, merge_adapter
+from selfsynth.train import AnswerOnlyCollator, TrainConfig, train
 from tests.fixtures_toy import accelerate_launch, toy_lm, toy_world  # noqa: F401
 
 QUESTION = "Based on the visual content, what is the specific name of this bird? Provide an explanation."
@@ -83,11 +83,11 @@ def test_merged_model_answers_like_the_adapter(tmp_path, toy_world, species_adap
 WORKER = textwrap.dedent(
     """
     import json, sys
-    from harness.train import TrainConfig, train
+    from selfsynth.train import TrainConfig, train
     model, rows_file, out = sys.argv[1:4]
     rows = json.load(open(rows_file))
     result = train(model, rows, out, TrainConfig(lora_r=4, lora_alpha=8, learning_rate=1e-3, per_device_batch_size=2, max_steps=3, train_lm_head=True))
-    from harness.models import distributed_state
+    from selfsynth.models import distributed_state
     state = distributed_state()
     json.dump({"world": state.num_processes, "steps": result.steps}, open(f"{out}.rank{state.process_index}.json", "w"))
     """

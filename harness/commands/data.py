@@ -9,7 +9,6 @@ import argparse
 import json
 from typing import Any
 
-from harness.errors import UserError
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,30 +17,6 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="task option, repeatable (e.g. pld: seed=1, train_size=500, classes=A___b,C___d)")
     parser.add_argument("--json", action="store_true", help="print one JSON object: task, root, splits, num_classes, skipped")
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--option {pair!r}: expected KEY=VALUE")
-        options[key.strip()] = value.strip()
-    return options
-
-
-def build_task(name: str, root: str | None, options: dict[str, Any] | None = None):
-    """The task ``name`` on ``root``; for toy without a root, the generated toy world."""
-    from harness.registry import TASKS
-
-    task_cls = TASKS.get(name)
-    if root is None:
-        if name != "toy":
-            raise UserError(f"task {name!r} needs --root (the dataset folder)")
-        from harness.toy import ensure_toy_world
-
-        root = str(ensure_toy_world().dataset_root)
-    return task_cls(root, **(options or {}))
 
 
 def summarize(task) -> dict[str, Any]:
@@ -56,6 +31,8 @@ def summarize(task) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from selfsynth.api import build_task, parse_options
+
     task = build_task(args.task, args.root, parse_options(args.option))
     report = summarize(task)
     if args.json:

@@ -16,8 +16,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.commands.run import execute, resolve_run_config
-    from reports.tables import accuracy_table, collect, render
+    from selfsynth.api import resolve_run_config
+    from selfsynth.api import run as execute
+    from selfsynth.reports.tables import accuracy_table, collect, render
 
     timings = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:

@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from harness.errors import UserError
+from selfsynth.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 def resolve_model_and_root(task_name: str, model: str | None, root: str | None) -> tuple[str, str]:
     if task_name == "toy" and (model is None or root is None):
-        from harness.toy import ensure_toy_world
+        from selfsynth.toy import ensure_toy_world
 
         world = ensure_toy_world()
         model = model or str(world.model_path)
@@ -60,11 +60,11 @@ def select_samples(task, split: str, limit: int | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cache import ResponseCache
-    from harness.commands.data import build_task, parse_options
-    from harness.evaluate import evaluate
-    from harness.models import load_model
-    from tasks.prompts import load_prompts
+    from selfsynth.cache import ResponseCache
+    from selfsynth.api import build_task, parse_options
+    from selfsynth.evaluate import evaluate
+    from selfsynth.models import load_model
+    from selfsynth.tasks.prompts import load_prompts
 
     model, root = resolve_model_and_root(args.task, args.model, args.root)
     task = build_task(args.task, root, parse_options(args.option))

@@ -21,8 +21,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.commands.data import build_task, parse_options
-    from tasks.lmms_bridge.export import export_lmms
+    from selfsynth.api import build_task, parse_options
+    from selfsynth.tasks.lmms_bridge.export import export_lmms
 
     task = build_task(args.task, args.root, parse_options(args.option))
     result = export_lmms(task, args.out, splits=args.split or ["test"], max_new_tokens=args.max_new_tokens)

@@ -12,7 +12,7 @@ LM (``--fluency_model``), then writes, atomically, next to the records or under 
   records' sha256 and the resolved config.
 
 Reference concepts per record: ``--concepts FILE`` ({class name: [concept, ...]}, keys matched to
-labels as ``tasks.labels.normalize_label`` does, a leading "001." index tolerated) gives each record
+labels as ``selfsynth.tasks.labels.normalize_label`` does, a leading "001." index tolerated) gives each record
 its class's concepts; without it, task toy gives each record its image's ``visible_concepts``
 (``--root``, else the folder recorded with the records — metrics.json next to them or the run's
 manifest.json — else the generated toy world); a record whose label differs from its image's is an
@@ -30,11 +30,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from harness import config as cfg
-from harness.errors import UserError
-from metrics.fluency import DEFAULT_REFERENCE
-from metrics.judges.local import LocalJudgeConfig
-from metrics.judges.openai_judge import OpenAIJudgeConfig
+from selfsynth import config as cfg
+from selfsynth.errors import UserError
+from selfsynth.metrics.fluency import DEFAULT_REFERENCE
+from selfsynth.metrics.judges.local import LocalJudgeConfig
+from selfsynth.metrics.judges.openai_judge import OpenAIJudgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class References:
 
 
 def references_from_file(path: str, rows: list[dict[str, Any]], records: Path) -> References:
-    from harness.synth.concepts import _INDEX_PREFIX, load_concepts_json
+    from selfsynth.synth.concepts import _INDEX_PREFIX, load_concepts_json
 
     labels = list(dict.fromkeys(str(r["label"]) for r in rows))
     concept_set = load_concepts_json(path, labels, allow_missing=True)
@@ -123,8 +123,8 @@ def references_from_file(path: str, rows: list[dict[str, Any]], records: Path) -
 
 
 def references_from_toy(root: str | None, options: dict[str, str], rows: list[dict[str, Any]], records: Path) -> References:
-    from harness.commands.data import build_task
-    from harness.synth.concepts import load_concepts_json
+    from selfsynth.api import build_task
+    from selfsynth.synth.concepts import load_concepts_json
 
     task = build_task("toy", root, options)
     samples = {s.id: s for split in ("train", "test") for s in task.load(split)}
@@ -174,7 +174,7 @@ def recorded_source(records: Path) -> dict[str, Any]:
 
 
 def resolve_references(args: argparse.Namespace, rows: list[dict[str, Any]], records: Path) -> tuple[str | None, References]:
-    from harness.commands.data import parse_options
+    from selfsynth.api import parse_options
 
     source = recorded_source(records)
     task = args.task or source.get("task")
@@ -191,8 +191,8 @@ def resolve_references(args: argparse.Namespace, rows: list[dict[str, Any]], rec
 
 # -- judge -----------------------------------------------------------------------------------------
 def build_judge(config: JudgeCommandConfig, cache: Any):
-    from harness.registry import JUDGES
-    from metrics.judges.base import Judge
+    from selfsynth.registry import JUDGES
+    from selfsynth.metrics.judges.base import Judge
 
     judge_cls = JUDGES.get(config.judge)
     if not (isinstance(judge_cls, type) and issubclass(judge_cls, Judge)):
@@ -211,9 +211,9 @@ def build_judge(config: JudgeCommandConfig, cache: Any):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cache import ResponseCache, file_sha256
-    from harness.io import write_json, write_jsonl
-    from metrics.judges.base import JudgeContext, JudgeItem, summarize
+    from selfsynth.cache import ResponseCache, file_sha256
+    from selfsynth.io import write_json, write_jsonl
+    from selfsynth.metrics.judges.base import JudgeContext, JudgeItem, summarize
 
     config = cfg.resolve(JudgeCommandConfig, args.config, cfg.overrides_from_args(args, JudgeCommandConfig))
     records = records_path(args.eval_dir)
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     fluency_results: list[Any] = [None] * len(rows)
     fluency_meta: dict[str, Any] = {}
     if config.fluency:
-        from metrics.fluency import FluencyScorer, summarize_fluency
+        from selfsynth.metrics.fluency import FluencyScorer, summarize_fluency
 
         scorer = FluencyScorer(config.fluency_model, cache, batch_size=config.fluency_batch_size, max_tokens=config.fluency_max_tokens)
         fluency_results = scorer.score([r["answer"] for r in rows], progress=True)

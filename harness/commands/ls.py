@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from harness.errors import UserError
-from harness.registry import REGISTRIES
+from selfsynth.errors import UserError
+from selfsynth.registry import REGISTRIES
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """`selfsynth regress`: gate a checkpoint in CI against a baseline evaluation of the same samples.
 
-Exit code 0: no regression; 1: the candidate regressed (see ``reports.regress``); 2: a user
+Exit code 0: no regression; 1: the candidate regressed (see ``selfsynth.reports.regress``); 2: a user
 error, including two evaluations that are not comparable.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.io import write_json
-    from reports.regress import compare, load_evaluation
+    from selfsynth.io import write_json
+    from selfsynth.reports.regress import compare, load_evaluation
 
     report = compare(load_evaluation(args.baseline), load_evaluation(args.candidate), args.metric, args.max_drop, args.alpha)
     if args.out:

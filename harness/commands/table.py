@@ -12,7 +12,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.tables import accuracy_table, collect, render
+    from selfsynth.reports.tables import accuracy_table, collect, render
 
     frame = collect(args.out, args.experiment)
     print(render(accuracy_table(frame, args.metric), args.format))

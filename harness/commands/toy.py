@@ -14,8 +14,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from harness.toy.dataset import ToyDataConfig
-    from harness.toy.world import ToyConfig, ensure_toy_world
+    from selfsynth.toy.dataset import ToyDataConfig
+    from selfsynth.toy.world import ToyConfig, ensure_toy_world
 
     config = ToyConfig(data=dataclasses.replace(ToyDataConfig(), seed=args.seed))
     world = ensure_toy_world(args.out, config)

@@ -5,10 +5,10 @@ scores, kept/dropped and why) and ``<out_dir>/<stage>.stats.json``; re-running w
 inputs loads the finished file instead of recomputing. Training rows are
 ``{"id", "image", "question", "answer"}`` plus light provenance fields.
 
-How a runner composes them (``lm`` from ``harness.models.load_model``, ``cache`` a
-``ResponseCache``, ``cfg`` a ``SynthConfig``, ``prompts`` from ``tasks.prompts.load_prompts``)::
+How a runner composes them (``lm`` from ``selfsynth.models.load_model``, ``cache`` a
+``ResponseCache``, ``cfg`` a ``SynthConfig``, ``prompts`` from ``selfsynth.tasks.prompts.load_prompts``)::
 
-    from harness.synth import (class_concepts, describe_images, select_image_concepts,
+    from selfsynth.synth import (class_concepts, describe_images, select_image_concepts,
                                class_concepts_per_image, rewrite_answers, rejection_sample)
 
     concepts = class_concepts(task.class_names(), task.domain, cfg, cache, shared_dir,
@@ -31,21 +31,21 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "SynthConfig": "harness.synth.config",
-    "ConceptSet": "harness.synth.concepts",
-    "class_concepts": "harness.synth.concepts",
-    "ask_llm_concepts": "harness.synth.concepts",
-    "load_concepts_json": "harness.synth.concepts",
-    "describe_images": "harness.synth.describe",
-    "select_concepts": "harness.synth.select",
-    "select_concepts_corpus": "harness.synth.select",
-    "infonce_scores": "harness.synth.select",
-    "concept_precision": "harness.synth.select",
-    "select_image_concepts": "harness.synth.selection",
-    "class_concepts_per_image": "harness.synth.selection",
-    "rewrite_answers": "harness.synth.rewrite",
-    "rewrite_prompt": "harness.synth.rewrite",
-    "rejection_sample": "harness.synth.reject",
+    "SynthConfig": "selfsynth.synth.config",
+    "ConceptSet": "selfsynth.synth.concepts",
+    "class_concepts": "selfsynth.synth.concepts",
+    "ask_llm_concepts": "selfsynth.synth.concepts",
+    "load_concepts_json": "selfsynth.synth.concepts",
+    "describe_images": "selfsynth.synth.describe",
+    "select_concepts": "selfsynth.synth.infonce",
+    "select_concepts_corpus": "selfsynth.synth.infonce",
+    "infonce_scores": "selfsynth.synth.infonce",
+    "concept_precision": "selfsynth.metrics.concepts",
+    "select_image_concepts": "selfsynth.synth.select",
+    "class_concepts_per_image": "selfsynth.synth.select",
+    "rewrite_answers": "selfsynth.synth.rewrite",
+    "rewrite_prompt": "selfsynth.synth.rewrite",
+    "rejection_sample": "selfsynth.synth.reject",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -53,5 +53,5 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'harness.synth' has no attribute {name!r}")
+        raise AttributeError(f"module 'selfsynth.synth' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -7,7 +7,7 @@ Two sources, one result (``ConceptSet``):
   part of the key: the model name is the identity (the same model behind another proxy is the
   same model). Retries with exponential backoff on 429/5xx/timeouts are the openai client's own.
 - ``load_concepts_json``: a file ``{class name: [concept, ...]}``. Keys are matched to class
-  names through ``tasks.labels.normalize_label`` and the task's aliases (a leading "001." index is
+  names through ``selfsynth.tasks.labels.normalize_label`` and the task's aliases (a leading "001." index is
   tolerated); classes left without concepts are an error unless ``allow_missing``.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from harness.cache import ResponseCache, make_key
-from harness.errors import UserError
-from harness.io import write_json
-from harness.synth.config import SynthConfig
+from selfsynth.cache import ResponseCache, make_key
+from selfsynth.errors import UserError
+from selfsynth.io import write_json
+from selfsynth.synth.config import SynthConfig
 
 CONCEPT_PROMPT_VERSION = "concepts-v1"
 
@@ -115,7 +115,7 @@ def load_concepts_json(
     allow_missing: bool = False,
 ) -> ConceptSet:
     """Read ``{class name: [concept, ...]}`` and map its keys onto ``class_names``."""
-    from tasks.labels import normalize_label
+    from selfsynth.tasks.labels import normalize_label
 
     path = Path(path)
     if not path.is_file():

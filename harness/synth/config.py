@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.config import field
+from selfsynth.config import field
 
 
 @dataclass
@@ -53,14 +53,14 @@ class SynthConfig:
     reject_max_new_tokens: int = field(196, help="iterations ≥ 2: max new tokens per candidate")
 
     label_match: Literal["ours", "paper"] = field(
-        "ours", help="rule for 'the answer contains the label': ours (tasks.labels.match) or paper (tasks.labels.paper_match)"
+        "ours", help="rule for 'the answer contains the label': ours (selfsynth.tasks.labels.match) or paper (selfsynth.tasks.labels.paper_match)"
     )
     batch_size: int = field(16, help="generation batch size of the synthesis steps")
     seed: int = field(0, help="seed of question sampling and generation in the synthesis steps")
 
     def validate(self) -> None:
         """Raise UserError on settings that cannot work."""
-        from harness.errors import UserError
+        from selfsynth.errors import UserError
 
         probs = (self.rewrite_p_simple, self.rewrite_p_explain, self.rewrite_p_cot)
         if min(probs) < 0 or sum(probs) <= 0:

@@ -5,11 +5,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.cache import ResponseCache
-from harness.errors import UserError
-from harness.synth.config import SynthConfig
-from harness.synth.stage import Stage, samples_digest
-from tasks.base import Prompts, Sample
+from selfsynth.cache import ResponseCache
+from selfsynth.errors import UserError
+from selfsynth.synth.config import SynthConfig
+from selfsynth.synth.stage import Stage, samples_digest
+from selfsynth.tasks.base import Prompts, Sample
 
 
 def describe_images(
@@ -25,7 +25,7 @@ def describe_images(
     Writes ``describe.jsonl`` (one row per description: id, image, label, prompt_index, prompt,
     sample_index, text) and ``describe.stats.json``.
     """
-    from harness.generate import GenArgs, generate
+    from selfsynth.generate import GenArgs, generate
 
     if len(prompts.describe) < cfg.describe_prompts:
         raise UserError(

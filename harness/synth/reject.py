@@ -22,12 +22,12 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from harness.cache import ResponseCache
-from harness.synth.config import SynthConfig
-from harness.synth.rewrite import LabelChecker, _mentioned, training_row
-from harness.synth.select import infonce_scores
-from harness.synth.stage import Stage, draw_questions, image_rng, samples_digest
-from tasks.base import Prompts, Sample, Task
+from selfsynth.cache import ResponseCache
+from selfsynth.synth.config import SynthConfig
+from selfsynth.synth.rewrite import LabelChecker, _mentioned, training_row
+from selfsynth.synth.infonce import infonce_scores
+from selfsynth.synth.stage import Stage, draw_questions, image_rng, samples_digest
+from selfsynth.tasks.base import Prompts, Sample, Task
 
 Mode = Literal["infonce", "random", "label"]
 MODES: tuple[str, ...] = ("infonce", "random", "label")
@@ -55,7 +55,7 @@ def rejection_sample(
     Writes ``reject.jsonl`` (one row per question: candidates, scores, choice and why) and
     ``reject.stats.json``.
     """
-    from harness.generate import GenArgs, generate
+    from selfsynth.generate import GenArgs, generate
 
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
@@ -67,7 +67,7 @@ def rejection_sample(
     weights = {"explain": cfg.reject_p_explain, "cot": 1.0 - cfg.reject_p_explain}
     pools = {"explain": list(prompts.explain), "cot": list(prompts.cot), "simple": list(prompts.simple)}
     if mode == "infonce":
-        from harness.synth.selection import make_encoder
+        from selfsynth.synth.select import make_encoder
 
         encoder = encoder or make_encoder(cfg)
     stage = Stage(out_dir, "reject", {

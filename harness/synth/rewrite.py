@@ -21,10 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.cache import ResponseCache
-from harness.synth.config import SynthConfig
-from harness.synth.stage import Stage, draw_questions, image_rng, samples_digest
-from tasks.base import Prompts, Sample, Task
+from selfsynth.cache import ResponseCache
+from selfsynth.synth.config import SynthConfig
+from selfsynth.synth.stage import Stage, draw_questions, image_rng, samples_digest
+from selfsynth.tasks.base import Prompts, Sample, Task
 
 REWRITE_CONTEXT_VERSION = "rewrite-context-v2"
 
@@ -44,7 +44,7 @@ class LabelChecker:
     names of other classes that contain the label (so "Border collie" does not name "collie")."""
 
     def __init__(self, task: Task, rule: str = "ours"):
-        from tasks.labels import confusers_for
+        from selfsynth.tasks.labels import confusers_for
 
         self.task = task
         self.rule = rule
@@ -52,13 +52,13 @@ class LabelChecker:
         self._confusers = {n: confusers_for(n, names, task.aliases) for n in names}
 
     def contains(self, answer: str, label: str) -> bool:
-        from tasks.labels import match, paper_match
+        from selfsynth.tasks.labels import match, paper_match
 
         if self.rule == "paper":
             return paper_match(answer, label)
         confusers = self._confusers.get(label)
         if confusers is None:
-            from tasks.labels import confusers_for
+            from selfsynth.tasks.labels import confusers_for
 
             confusers = self._confusers[label] = confusers_for(label, self.task.class_names(), self.task.aliases)
         return match(answer, label, self.task.aliases(label), confusers)
@@ -67,7 +67,7 @@ class LabelChecker:
 def label_ratio(answer: str, label: str) -> float:
     """Best difflib ratio between the normalized label and a word window of the normalized answer
     (window lengths: the label's word count and ±1)."""
-    from tasks.labels import normalize_label
+    from selfsynth.tasks.labels import normalize_label
 
     target = normalize_label(label)
     words = normalize_label(answer).split()
@@ -117,7 +117,7 @@ def rewrite_answers(
     ``ours``, every class concept for ``lge``. Writes ``<stage_name>.jsonl`` (every answer, kept or
     dropped and why) and ``<stage_name>.stats.json``.
     """
-    from harness.generate import GenArgs, generate
+    from selfsynth.generate import GenArgs, generate
 
     args = GenArgs(
         max_new_tokens=cfg.rewrite_max_new_tokens, temperature=cfg.rewrite_temperature,
@@ -158,7 +158,7 @@ def rewrite_answers(
 
 def _mentioned(answer: str, concepts: Sequence[str]) -> list[str]:
     """Concepts whose normalized words appear as a phrase in the normalized answer."""
-    from tasks.labels import normalize_label
+    from selfsynth.tasks.labels import normalize_label
 
     text = f" {normalize_label(answer)} "
     return [c for c in concepts if normalize_label(c) and f" {normalize_label(c)} " in text]

@@ -12,9 +12,9 @@ import random
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.cache import canonical_json
-from harness.io import read_json, read_jsonl, write_json, write_jsonl
-from tasks.base import Sample
+from selfsynth.cache import canonical_json
+from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.tasks.base import Sample
 
 STAGE_VERSION = 1
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from harness.io import write_json, write_jsonl
+from selfsynth.io import write_json, write_jsonl
 
 LAYOUT_VERSION = 1
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.io import read_json, read_jsonl
-from harness.toy.dataset import extract_attributes
+from selfsynth.io import read_json, read_jsonl
+from selfsynth.toy.dataset import extract_attributes
 
 DESCRIBE_PROMPT = "Describe the bird in the image."
 
@@ -66,8 +66,8 @@ def describe_precision(
 ) -> DescribeScore:
     """Greedy descriptions of ``split`` images by ``model`` (a LoadedModel or a model path),
     scored for attribute precision/recall and species naming against the ground truth."""
-    from harness.generate import GenArgs, generate
-    from harness.models import LoadedModel, load_model
+    from selfsynth.generate import GenArgs, generate
+    from selfsynth.models import LoadedModel, load_model
 
     lm = model if isinstance(model, LoadedModel) else load_model(model, adapter=adapter)
     root = Path(dataset_root)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.io import write_json
-from harness.toy.dataset import (
+from selfsynth.io import write_json
+from selfsynth.toy.dataset import (
     DESCRIBE_QUESTIONS,
     DISTRACTORS,
     FAKE_FIRST,
@@ -35,7 +35,7 @@ from harness.toy.dataset import (
     render,
     write_dataset,
 )
-from harness.toy.model import ToyModelConfig, build_initial_model
+from selfsynth.toy.model import ToyModelConfig, build_initial_model
 
 BUILD_VERSION = 5  # 5: species questions answered with UNNAMED_SENTENCE first; MLP 2x
 TOY_DOMAIN = "toy"  # tasks/prompts/toy.yaml: the question pools pre-training uses
@@ -68,7 +68,7 @@ class ToyConfig:
     pretrain_task_question_share: float = 0.3
 
     def key(self) -> str:
-        from tasks.prompts import load_prompts, prompts_hash
+        from selfsynth.tasks.prompts import load_prompts, prompts_hash
 
         # the toy prompts are part of the pre-training data: editing them builds a new world
         prompts = prompts_hash(load_prompts(TOY_DOMAIN))
@@ -136,7 +136,7 @@ def context_example(rng: random.Random, attrs: dict[str, str | None], name: str,
     The concepts are the image's visible attributes as step 2 would select them: sometimes a
     part dropped, a generic distractor added, or the order shuffled. The answer states the given
     name and describes the listed attributes, so the model learns to copy both from the context."""
-    from harness.synth.rewrite import rewrite_prompt
+    from selfsynth.synth.rewrite import rewrite_prompt
 
     parts = [p for p in PARTS if attrs[p] is not None]
     if len(parts) > 2 and rng.random() < 0.25:
@@ -155,7 +155,7 @@ def context_example(rng: random.Random, attrs: dict[str, str | None], name: str,
 def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
     """Rows on random part combinations: plain caption rows (no species name) and rows that
     carry step 3's hidden context with a made-up name, answered by stating that name."""
-    from tasks.prompts import load_prompts
+    from selfsynth.tasks.prompts import load_prompts
 
     prompts = load_prompts(TOY_DOMAIN)
     task_questions = prompts.simple + prompts.explain + prompts.cot
@@ -184,7 +184,7 @@ def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
 
 
 def _build(tmp: Path, config: ToyConfig) -> None:
-    from harness.train import TrainConfig, train
+    from selfsynth.train import TrainConfig, train
 
     started = time.perf_counter()
     tmp.mkdir(parents=True)

@@ -25,7 +25,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
-from harness.cache import ResponseCache, canonical_json, make_key
+from selfsynth.cache import ResponseCache, canonical_json, make_key
 
 SCHEMA_VERSION = 1
 CACHE_NAMESPACE = "judge"

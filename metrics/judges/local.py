@@ -1,7 +1,7 @@
 """``local``: an offline, deterministic, embedding-based *proxy* for the EE and CS judges.
 
 It is named ``local-proxy`` in every output: it approximates what an LLM judge grades with
-sentence-embedding similarities (``harness.embed.TextEncoder``, all-MiniLM-L6-v2 by default), and
+sentence-embedding similarities (``selfsynth.embed.TextEncoder``, all-MiniLM-L6-v2 by default), and
 its numbers are comparable with each other, not with an LLM judge's.
 
 The rule (version ``LOCAL_RUBRIC_VERSION``; its parameters are hashed into ``prompt_hash``):
@@ -35,9 +35,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from harness.cache import canonical_json
-from harness.config import field
-from metrics.judges.base import (
+from selfsynth.cache import canonical_json
+from selfsynth.config import field
+from selfsynth.metrics.judges.base import (
     PARSE_ERROR,
     Judge,
     JudgeContext,
@@ -61,7 +61,7 @@ FILLER_WORDS = frozenset(
 
 @dataclass
 class LocalJudgeConfig:
-    encoder: str = field("all-MiniLM-L6-v2", help="text encoder (harness.embed): a known name, local folder or cached hub id")
+    encoder: str = field("all-MiniLM-L6-v2", help="text encoder (selfsynth.embed): a known name, local folder or cached hub id")
     attribute_threshold: float = field(0.5, help="a claim names a visual attribute when its cosine similarity to the nearest known concept is at least this")
     batch_size: int = field(64, help="texts per encoder batch")
 
@@ -103,7 +103,7 @@ class LocalJudge(Judge):
 
     def __init__(self, config: LocalJudgeConfig | None = None, cache=None):
         super().__init__(config, cache)
-        from harness.embed import TextEncoder
+        from selfsynth.embed import TextEncoder
 
         self.encoder = TextEncoder(self.config.encoder, batch_size=self.config.batch_size)
 

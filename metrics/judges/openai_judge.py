@@ -36,10 +36,10 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from harness.cache import canonical_json
-from harness.config import field
-from harness.errors import UserError
-from metrics.judges.base import (
+from selfsynth.cache import canonical_json
+from selfsynth.config import field
+from selfsynth.errors import UserError
+from selfsynth.metrics.judges.base import (
     PARSE_ERROR,
     Judge,
     JudgeContext,

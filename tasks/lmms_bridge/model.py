@@ -1,5 +1,5 @@
 """lmms-eval model ``selfsynth_llava``: a LLaVA checkpoint (+ optional LoRA adapter) loaded and
-run by ``harness.models`` / ``harness.generate``, so lmms-eval sees exactly the answers
+run by ``selfsynth.models`` / ``selfsynth.generate``, so lmms-eval sees exactly the answers
 ``selfsynth eval`` produces.
 
     python -m lmms_eval --model selfsynth_llava \\
@@ -11,7 +11,7 @@ bf16, fp16), ``device`` (auto, cpu, cuda, cuda:N), ``batch_size``, ``cache`` (a 
 SQLite file shared with our runs), ``attn_implementation``.
 
 Images reach the model as lmms-eval hands them over (``doc_to_visual``): each is written once as
-a lossless PNG in a temporary folder and passed to ``harness.generate`` by path; a document with
+a lossless PNG in a temporary folder and passed to ``selfsynth.generate`` by path; a document with
 several images is shown as one image, the images side by side (LLaVA-1.5 takes one image).
 
 Registration: lmms-eval 0.7.x reads the ``lmms_eval.models`` entry-point group, calls each
@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from lmms_eval.api.model import lmms
 
 MODEL_ID = "selfsynth_llava"
-CLASS_PATH = "tasks.lmms_bridge.model.SelfSynthLlava"
+CLASS_PATH = "selfsynth.tasks.lmms_bridge.model.SelfSynthLlava"
 IMAGE_TOKENS = ("<image>",)
 
 
@@ -57,7 +57,7 @@ class SelfSynthLlava(lmms):
         **unused: Any,
     ) -> None:
         super().__init__()
-        from harness.models import load_model
+        from selfsynth.models import load_model
 
         if unused:
             raise TypeError(f"selfsynth_llava: unknown model_args {', '.join(sorted(unused))}")
@@ -66,7 +66,7 @@ class SelfSynthLlava(lmms):
         self.batch_size_per_gpu = int(batch_size) if str(batch_size).isdigit() else 1
         self._cache = None
         if cache:
-            from harness.cache import ResponseCache
+            from selfsynth.cache import ResponseCache
 
             self._cache = ResponseCache(cache)
         self._image_dir = tempfile.TemporaryDirectory(prefix="selfsynth_lmms_")
@@ -105,7 +105,7 @@ class SelfSynthLlava(lmms):
 
     # -- lmms API -------------------------------------------------------------------------------
     def generate_until(self, requests) -> list[str]:
-        from harness.generate import GenArgs, generate
+        from selfsynth.generate import GenArgs, generate
 
         groups: dict[str, list[int]] = {}
         prepared: list[tuple[str, str, dict[str, Any]]] = []
@@ -140,7 +140,7 @@ class SelfSynthLlava(lmms):
         import torch
         from PIL import Image
 
-        from harness.models import render_prompt
+        from selfsynth.models import render_prompt
 
         processor = self.lm.processor
         model = self.lm.model

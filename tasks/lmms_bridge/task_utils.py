@@ -1,7 +1,7 @@
 """Functions an exported lmms-eval task calls (its ``utils.py`` re-exports these).
 
 Each document is one row of the exported JSONL: id, image (absolute path), label, question,
-aliases, confusers, task, root. Scoring is ``tasks.labels.match`` / ``paper_match`` with the same
+aliases, confusers, task, root. Scoring is ``selfsynth.tasks.labels.match`` / ``paper_match`` with the same
 aliases and confusers ``selfsynth eval`` uses, so both report the same per-sample matches.
 """
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from tasks.base import Sample
+from selfsynth.tasks.base import Sample
 
 
 @lru_cache(maxsize=8)
 def _task(name: str, root: str):
-    from harness.registry import TASKS
+    from selfsynth.registry import TASKS
 
     return TASKS.get(name)(root)
 
@@ -41,7 +41,7 @@ def doc_to_target(doc: dict[str, Any]) -> str:
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
-    from tasks.labels import match, paper_match
+    from selfsynth.tasks.labels import match, paper_match
 
     answer = results[0] if results else ""
     ours = match(answer, doc["label"], list(doc.get("aliases") or ()), list(doc.get("confusers") or ()))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import UserError
-from tasks.base import Prompts
+from selfsynth.errors import UserError
+from selfsynth.tasks.base import Prompts
 
 PROMPT_DIR = Path(__file__).resolve().parent
 DOMAINS = ("bird", "dog", "aircraft", "leaf", "skin_lesion", "chest_xray", "toy")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.runner import Runner
+from selfsynth.runner import Runner
 
 
 class LabelConceptsRunner(Runner):
