@@ -55,6 +55,11 @@ _BULLET = re.compile(r"^\s*- (.+?)\s*$")
 _INDEX_PREFIX = re.compile(r"^\s*\d+\s*[.\-_ ]\s*")
 
 
+def key_class_name(key: str) -> str:
+    """The class name a concepts-file key spells: "001.Black_footed_Albatross" → "Black footed Albatross"."""
+    return _INDEX_PREFIX.sub("", key).replace("_", " ")
+
+
 def concept_prompt(name: str, domain: str) -> str:
     subject, subjects = DOMAIN_SUBJECTS.get(domain, (domain.replace("_", " ") + " class", domain.replace("_", " ") + " classes"))
     return CONCEPT_PROMPT.format(subject=subject, subjects=subjects, name=name)
