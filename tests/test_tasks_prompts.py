@@ -27,6 +27,30 @@ def test_shipped_prompts(domain):
     assert len(prompts.simple) >= 3 and len(prompts.explain) >= 3 and len(prompts.cot) >= 3
     assert "{label}" in prompts.label_sentence
     assert len(prompts_hash(prompts)) == 12
+    every = prompts.simple + prompts.explain + prompts.cot
+    assert len(set(every)) == len(every)  # no question in two pools or twice in one
+
+
+PAPER_DOMAINS = [d for d in DOMAINS if d != "toy"]
+
+
+@pytest.mark.parametrize("domain", PAPER_DOMAINS)
+def test_paper_domains_have_paper_size_pools(domain):
+    # paper: ~50 simple, ~100 explain, ~48 chain-of-thought questions per domain
+    prompts = load_prompts(domain)
+    assert len(prompts.simple) >= 40 and len(prompts.explain) >= 80 and len(prompts.cot) >= 40
+    # the held-out evaluation question leaves every training pool at paper size
+    from selfsynth.synth.stage import question_pools
+
+    pools = question_pools(prompts)
+    assert prompts.explain[0] not in pools["explain"] and len(pools["explain"]) == len(prompts.explain) - 1
+
+
+def test_toy_keeps_its_small_pools():
+    # the cached toy model was pre-trained on exactly these questions (selfsynth.toy.world); its
+    # pools stay small, and draws fall back to other pools when one is used up for an image
+    prompts = load_prompts("toy")
+    assert (len(prompts.simple), len(prompts.explain), len(prompts.cot)) == (4, 4, 4)
 
 
 def test_every_task_domain_has_prompts():

@@ -28,7 +28,7 @@ class SynthConfig:
 
     # step 2 — concept selection
     encoder: str = field("all-MiniLM-L6-v2", help="step 2: text encoder (paper: intfloat/e5-large-v2; offline default all-MiniLM-L6-v2)")
-    encoder_prefix: str | None = field(None, help="step 2: text prefix for every encoded text (None: the encoder's convention, 'query: ' for e5)")
+    encoder_prefix: str = field("", help="steps 2 and ≥ 2: text put before every encoded text ('' as published; e5's model card suggests 'query: ')")
     encoder_batch_size: int = field(64, help="step 2: texts per encoder batch")
     tau: float = field(0.1, help="step 2: InfoNCE temperature τ")
     k_std: float = field(0.4, help="step 2: keep concepts with I > mean + k_std·std (std with n−1)")
@@ -42,7 +42,7 @@ class SynthConfig:
     rewrite_temperature: float = field(0.3, help="step 3: sampling temperature")
     rewrite_top_p: float = field(1.0, help="step 3: nucleus sampling top-p")
     rewrite_max_new_tokens: int = field(128, help="step 3: max new tokens per answer")
-    rewrite_ratio: float = field(0.7, help="step 3: difflib ratio at which a near-miss label gets the label sentence appended")
+    rewrite_ratio: float = field(0.7, help="step 3: difflib ratio of the label against the whole answer at which a near miss gets the label sentence appended (unless the answer names another class)")
 
     # iterations ≥ 2 — rejection sampling
     reject_questions: int = field(8, help="iterations ≥ 2: questions per image")
@@ -51,12 +51,24 @@ class SynthConfig:
     reject_temperature: float = field(0.7, help="iterations ≥ 2: sampling temperature")
     reject_top_p: float = field(0.6, help="iterations ≥ 2: nucleus sampling top-p")
     reject_max_new_tokens: int = field(196, help="iterations ≥ 2: max new tokens per candidate")
+    reject_negatives: Literal["all", "drop_own_class", "drop_selected"] = field(
+        "drop_own_class", help="iterations ≥ 2: InfoNCE negatives C — all (every concept of every class, as released), "
+        "drop_own_class (the image's whole class left out) or drop_selected (only the image's selected concepts left out)"
+    )
 
     label_match: Literal["ours", "paper"] = field(
-        "ours", help="rule for 'the answer contains the label': ours (selfsynth.tasks.labels.match) or paper (selfsynth.tasks.labels.paper_match)"
+        "ours", help="keep rules of steps 3 and ≥ 2, 'the answer contains the label': ours (digit-preserving whole-word match with aliases, selfsynth.tasks.labels.match) or paper (the published lowercase containment, selfsynth.tasks.labels.paper_match)"
     )
     batch_size: int = field(16, help="generation batch size of the synthesis steps")
-    seed: int = field(0, help="seed of question sampling and generation in the synthesis steps")
+    seed: int | None = field(None, help="seed of question draws and sampling in the synthesis steps (None: a run's --seed; 0 outside a run)")
+    train_on_eval_question: bool = field(
+        False, help="keep the evaluation question (explain[0]) in the training question pools, as the paper did (default: held out)"
+    )
+
+    @property
+    def draw_seed(self) -> int:
+        """``seed``, with 0 for a config built outside a run (a run fills in its --seed)."""
+        return 0 if self.seed is None else self.seed
 
     def validate(self) -> None:
         """Raise UserError on settings that cannot work."""

@@ -34,7 +34,7 @@ def describe_images(
     used = list(prompts.describe[: cfg.describe_prompts])
     args = GenArgs(
         max_new_tokens=cfg.describe_max_new_tokens, temperature=cfg.describe_temperature,
-        top_p=cfg.describe_top_p, num_samples=cfg.describe_samples, seed=cfg.seed,
+        top_p=cfg.describe_top_p, num_samples=cfg.describe_samples, seed=cfg.draw_seed,
     )
     stage = Stage(out_dir, "describe", {
         "model": lm.fingerprint, "samples": samples_digest(samples), "prompts": used, "gen": asdict(args),

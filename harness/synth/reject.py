@@ -4,15 +4,20 @@ The previous iteration's model answers ``reject_questions`` questions per image 
 probability ``reject_p_explain``, else chain-of-thought), ``reject_samples`` candidates each. Modes:
 
 - ``infonce`` (ours): score every candidate with the InfoNCE form — A = the image's selected
-  concepts, B = the candidates, C = every concept of every other class — and keep the best one
-  (ties: lowest sample index) only if it names the label; otherwise substitute a simple question
-  answered by the domain's label sentence.
+  concepts, B = the candidates, C = the negative concepts (``reject_negatives``: every concept of
+  every class as the released code does, the other classes' concepts, or all but A) — and keep
+  the best one (ties: lowest sample index) only if it names the label; otherwise substitute a
+  simple question answered by the domain's label sentence.
 - ``random`` (the ``no_filter`` ablation): keep a random candidate; no ranking, no label check.
 - ``label`` (``lge`` iterations): resample without concept filtering — keep a random candidate
   among those that name the label; if none does, the same simple-question fallback as ``infonce``.
 
 Empty candidates never count as naming the label. An image whose selection is empty (its class
 had no concepts) scores every candidate 0, so the first one that names the label is used.
+
+Questions, fallback questions included, are drawn per image without replacement
+(``QuestionDraw``), the evaluation question held out unless ``train_on_eval_question``; a fallback
+that finds every pool used up for its image is dropped (counted in the stats), never repeated.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from selfsynth.cache import ResponseCache
 from selfsynth.synth.config import SynthConfig
 from selfsynth.synth.rewrite import LabelChecker, _mentioned, training_row
 from selfsynth.synth.infonce import infonce_scores
-from selfsynth.synth.stage import Stage, draw_questions, image_rng, samples_digest
+from selfsynth.synth.stage import QuestionDraw, Stage, image_rng, question_pools, samples_digest
 from selfsynth.tasks.base import Prompts, Sample, Task
 
 Mode = Literal["infonce", "random", "label"]
@@ -62,10 +67,10 @@ def rejection_sample(
     by_class = getattr(class_concepts, "concepts", class_concepts)
     args = GenArgs(
         max_new_tokens=cfg.reject_max_new_tokens, temperature=cfg.reject_temperature,
-        top_p=cfg.reject_top_p, num_samples=cfg.reject_samples, seed=cfg.seed * 1000 + iteration,
+        top_p=cfg.reject_top_p, num_samples=cfg.reject_samples, seed=cfg.draw_seed * 1000 + iteration,
     )
     weights = {"explain": cfg.reject_p_explain, "cot": 1.0 - cfg.reject_p_explain}
-    pools = {"explain": list(prompts.explain), "cot": list(prompts.cot), "simple": list(prompts.simple)}
+    pools = question_pools(prompts, cfg.train_on_eval_question)
     if mode == "infonce":
         from selfsynth.synth.select import make_encoder
 
@@ -75,24 +80,28 @@ def rejection_sample(
         "iteration": iteration, "concepts": [list(image_concepts.get(s.id, [])) for s in samples],
         "class_concepts": {k: list(v) for k, v in sorted(by_class.items())}, "pools": pools, "weights": weights,
         "n": cfg.reject_questions, "tau": cfg.tau, "rule": cfg.label_match, "label_sentence": prompts.label_sentence,
-        "encoder": encoder.fingerprint if encoder is not None else None,
+        "encoder": encoder.fingerprint if encoder is not None else None, "seed": cfg.draw_seed,
+        "negatives": cfg.reject_negatives if mode == "infonce" else None,
     })
     if not stage.done():
         checker = LabelChecker(task, cfg.label_match)
         stage_key = f"reject-{iteration}"
-        plan = []  # (sample, question index, type, question, rng)
+        plan = []  # (sample, question index, type, question, the image's QuestionDraw)
         for sample in samples:
-            rng = image_rng(cfg.seed, stage_key, sample.id)
-            for q, (kind, question) in enumerate(draw_questions(rng, pools, weights, cfg.reject_questions)):
-                plan.append((sample, q, kind, question, rng))
+            drawer = QuestionDraw(image_rng(cfg.draw_seed, stage_key, sample.id), pools)
+            for q in range(cfg.reject_questions):
+                picked = drawer.draw(weights)
+                if picked is None:  # every pool used up for this image: fewer questions, no repeats
+                    break
+                plan.append((sample, q, *picked, drawer))
         outputs = generate(lm, [(s.image_path, question) for s, _, _, question, _ in plan], args, cache=cache,
                            batch_size=cfg.batch_size, desc=f"candidates (iteration {iteration})")
         scores = _score_all(plan, outputs, image_concepts, by_class, cfg, encoder) if mode == "infonce" else None
         rows = []
-        for p, ((sample, q, kind, question, rng), cands) in enumerate(zip(plan, outputs)):
+        for p, ((sample, q, kind, question, drawer), cands) in enumerate(zip(plan, outputs)):
             has_label = [bool(c.strip()) and checker.contains(c, sample.label) for c in cands]
             cand_scores = scores[p] if scores is not None else None
-            chosen, keep, reason = choose_candidate(mode, has_label, cand_scores, rng)
+            chosen, keep, reason = choose_candidate(mode, has_label, cand_scores, drawer.rng)
             row = {
                 "id": sample.id, "image": sample.image_path, "label": sample.label, "iteration": iteration,
                 "question_index": q, "candidate_question_type": kind, "candidate_question": question,
@@ -100,15 +109,18 @@ def rejection_sample(
                 "scores": [round(float(s), 6) for s in cand_scores] if cand_scores is not None else None,
                 "chosen": chosen, "kept": keep, "reason": reason, "fallback": not keep,
             }
+            fallback = None if keep else drawer.take("simple")
             if keep:
                 row.update(question_type=kind, question=question, answer=cands[chosen])
-            else:
-                row.update(question_type="simple", question=rng.choice(pools["simple"]),
+            elif fallback is not None:
+                row.update(question_type=fallback[0], question=fallback[1],
                            answer=prompts.label_sentence.format(label=sample.label))
-            row["concepts_mentioned"] = _mentioned(row["answer"], list(image_concepts.get(sample.id, [])))
+            else:  # no question left that this image was not asked: no row rather than a repeat
+                row.update(question_type=None, question=None, answer=None, reason=f"{reason}; no question left")
+            row["concepts_mentioned"] = _mentioned(row["answer"] or "", list(image_concepts.get(sample.id, [])))
             rows.append(row)
         stage.finish(rows, _reject_stats(rows, samples, image_concepts, mode))
-    return [training_row(r, f"reject-{mode}") for r in stage.load()]
+    return [training_row(r, f"reject-{mode}") for r in stage.load() if r["answer"] is not None]
 
 
 def choose_candidate(mode: str, has_label: Sequence[bool], scores: Sequence[float] | None, rng) -> tuple[int, bool, str]:
@@ -125,8 +137,22 @@ def choose_candidate(mode: str, has_label: Sequence[bool], scores: Sequence[floa
     return rng.randrange(len(has_label)), False, "none_with_label"
 
 
+def negative_mask(negatives: str, owner: np.ndarray, flat: Sequence[str], own_class: int, selected: Sequence[str]) -> np.ndarray:
+    """Which of the flat concept list ``flat`` (class of each: ``owner``) form C for one image:
+    ``all`` (the released code: its exclusion test never matches), ``drop_own_class`` (the
+    image's class left out) or ``drop_selected`` (the image's selected concepts left out)."""
+    if negatives == "all":
+        return np.ones(len(flat), dtype=bool)
+    if negatives == "drop_own_class":
+        return owner != own_class
+    if negatives == "drop_selected":
+        mine = set(selected)
+        return np.array([c not in mine for c in flat], dtype=bool)
+    raise ValueError(f"reject_negatives {negatives!r}: expected all, drop_own_class or drop_selected")
+
+
 def _score_all(plan, outputs, image_concepts, by_class, cfg: SynthConfig, encoder) -> list[np.ndarray]:
-    """InfoNCE score of every candidate (A: the image's concepts, C: the other classes' concepts)."""
+    """InfoNCE score of every candidate (A: the image's concepts, C: ``negative_mask``)."""
     classes = sorted(by_class)
     flat = [c for name in classes for c in by_class[name]]
     owner = np.array([i for i, name in enumerate(classes) for _ in by_class[name]], dtype=np.int64)
@@ -146,7 +172,7 @@ def _score_all(plan, outputs, image_concepts, by_class, cfg: SynthConfig, encode
         sample = plan[positions[0]][0]
         mine = list(image_concepts.get(sample.id, []))
         A = np.stack([vocab_emb[c] for c in mine]) if mine else np.zeros((0, dim), dtype=np.float32)
-        C = concept_emb[owner != index.get(sample.label, -1)]
+        C = concept_emb[negative_mask(cfg.reject_negatives, owner, flat, index.get(sample.label, -1), mine)]
         rows = np.concatenate([np.arange(starts[p], ends[p]) for p in positions])
         s = infonce_scores(A, cand_emb[rows], C, cfg.tau)
         cursor = 0
@@ -167,6 +193,7 @@ def _reject_stats(rows: list[dict], samples: Sequence[Sample], image_concepts: M
         "questions": len(rows),
         "kept_rate": len(kept) / n,
         "fallback_rate": sum(r["fallback"] for r in rows) / n,
+        "dropped_no_question_left": sum(r["answer"] is None for r in rows),
         "candidates_with_label_rate": sum(sum(r["has_label"]) for r in rows) / max(1, sum(len(r["has_label"]) for r in rows)),
         "kept_with_concept_share": (sum(bool(r["concepts_mentioned"]) for r in kept) / len(kept)) if kept else 0.0,
         "concepts_per_image_mean": (sum(counts) / len(counts)) if counts else 0.0,

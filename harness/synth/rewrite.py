@@ -6,10 +6,15 @@ image's concepts (``rewrite_prompt``). Per answer:
 
 - keep it if it names the label (``LabelChecker``: tasks.labels ``match`` with the task's aliases
   and confusers, or the paper's rule);
-- else, if the label is a near miss — the best difflib ratio between the normalized label and
-  any window of the normalized answer with as many words as the label (±1) reaches
-  ``rewrite_ratio`` (e.g. "artic tern" for "Arctic Tern") — append the domain's label sentence;
+- else, if the label is a near miss — the difflib ratio of the normalized label against the WHOLE
+  normalized answer reaches ``rewrite_ratio`` (the published rule; in practice a short answer
+  that misspells the label, e.g. "Artic Tern." for "Arctic Tern") — append the domain's label
+  sentence, unless the answer names another class of the task or another class name matches the
+  answer better ("737-300" for "737-800", "Baird Sparrow" for "Brewer Sparrow"): then drop it;
 - else drop it.
+
+Questions are drawn per image without replacement (``QuestionDraw``), with the evaluation question
+held out of the pools unless ``train_on_eval_question``.
 
 The stored pair is the bare question (no context) and the kept answer. ``lge`` passes every class
 concept instead of the image's selection (``selection.class_concepts_per_image``).
@@ -19,11 +24,11 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from selfsynth.cache import ResponseCache
 from selfsynth.synth.config import SynthConfig
-from selfsynth.synth.stage import Stage, draw_questions, image_rng, samples_digest
+from selfsynth.synth.stage import Stage, draw_questions, image_rng, question_pools, samples_digest
 from selfsynth.tasks.base import Prompts, Sample, Task
 
 REWRITE_CONTEXT_VERSION = "rewrite-context-v2"
@@ -48,56 +53,69 @@ class LabelChecker:
 
         self.task = task
         self.rule = rule
-        names = task.class_names()
-        self._confusers = {n: confusers_for(n, names, task.aliases) for n in names}
+        self.names = list(task.class_names())
+        self._confusers = {n: confusers_for(n, self.names, task.aliases) for n in self.names}
+
+    def _ours(self, answer: str, label: str) -> bool:
+        from selfsynth.tasks.labels import confusers_for, match
+
+        confusers = self._confusers.get(label)
+        if confusers is None:
+            confusers = self._confusers[label] = confusers_for(label, self.names, self.task.aliases)
+        return match(answer, label, self.task.aliases(label), confusers)
 
     def contains(self, answer: str, label: str) -> bool:
-        from selfsynth.tasks.labels import match, paper_match
+        from selfsynth.tasks.labels import paper_match
 
         if self.rule == "paper":
             return paper_match(answer, label)
-        confusers = self._confusers.get(label)
-        if confusers is None:
-            from selfsynth.tasks.labels import confusers_for
+        return self._ours(answer, label)
 
-            confusers = self._confusers[label] = confusers_for(label, self.task.class_names(), self.task.aliases)
-        return match(answer, label, self.task.aliases(label), confusers)
+    def other_class(self, answer: str, label: str, label_score: float) -> str | None:
+        """Another class that ``answer`` names (our digit-preserving match, whatever the keep rule:
+        the paper's rule cannot tell "737-300" from "737-800"), or whose name matches the whole
+        answer better than the label does (``label_ratio`` above ``label_score``); None if none."""
+        for name in self.names:
+            if name == label:
+                continue
+            if self._ours(answer, name) or label_ratio(answer, name) > label_score:
+                return name
+        return None
 
 
 def label_ratio(answer: str, label: str) -> float:
-    """Best difflib ratio between the normalized label and a word window of the normalized answer
-    (window lengths: the label's word count and ±1)."""
+    """difflib ratio of the normalized label against the whole normalized answer (the published
+    near-miss measure: high only when the answer is little more than a near spelling of the label)."""
     from selfsynth.tasks.labels import normalize_label
 
-    target = normalize_label(label)
-    words = normalize_label(answer).split()
-    n = len(target.split())
-    if not target or not words:
+    target, text = normalize_label(label), normalize_label(answer)
+    if not target or not text:
         return 0.0
-    best = 0.0
-    matcher = difflib.SequenceMatcher(autojunk=False)
-    matcher.set_seq2(target)  # SequenceMatcher caches details about seq2
-    for size in {max(1, n - 1), n, n + 1}:
-        for start in range(0, max(1, len(words) - size + 1)):
-            matcher.set_seq1(" ".join(words[start : start + size]))
-            if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best:
-                best = max(best, matcher.ratio())
-    return best
+    return difflib.SequenceMatcher(None, target, text, autojunk=False).ratio()
 
 
-def apply_keep_rule(answer: str, label: str, checker: LabelChecker, prompts: Prompts, ratio: float) -> tuple[str | None, str, float]:
-    """(kept answer or None, reason, best label ratio). Reasons: label / near_label_appended /
-    no_label / empty."""
+class KeepDecision(NamedTuple):
+    answer: str | None  # the answer to train on (None: dropped)
+    reason: str  # label / near_label_appended / names_other_class / no_label / empty
+    ratio: float  # label_ratio (1.0 when the label is named)
+    other_class: str | None = None  # the class that blocked an append
+
+
+def apply_keep_rule(answer: str, label: str, checker: LabelChecker, prompts: Prompts, ratio: float) -> KeepDecision:
+    """Step 3's keep / append / drop decision for one answer (see the module doc)."""
     text = answer.strip()
     if not text:
-        return None, "empty", 0.0
+        return KeepDecision(None, "empty", 0.0)
     if checker.contains(text, label):
-        return text, "label", 1.0
-    best = label_ratio(text, label)
-    if best >= ratio:
-        sep = "" if text.endswith((" ", "\n")) else " "
-        return text + sep + prompts.label_sentence.format(label=label), "near_label_appended", best
-    return None, "no_label", best
+        return KeepDecision(text, "label", 1.0)
+    score = label_ratio(text, label)
+    if score < ratio:
+        return KeepDecision(None, "no_label", score)
+    other = checker.other_class(text, label, score)
+    if other is not None:
+        return KeepDecision(None, "names_other_class", score, other)
+    sep = "" if text.endswith((" ", "\n")) else " "
+    return KeepDecision(text + sep + prompts.label_sentence.format(label=label), "near_label_appended", score)
 
 
 def rewrite_answers(
@@ -121,14 +139,14 @@ def rewrite_answers(
 
     args = GenArgs(
         max_new_tokens=cfg.rewrite_max_new_tokens, temperature=cfg.rewrite_temperature,
-        top_p=cfg.rewrite_top_p, num_samples=1, seed=cfg.seed,
+        top_p=cfg.rewrite_top_p, num_samples=1, seed=cfg.draw_seed,
     )
     weights = {"simple": cfg.rewrite_p_simple, "explain": cfg.rewrite_p_explain, "cot": cfg.rewrite_p_cot}
-    pools = {"simple": list(prompts.simple), "explain": list(prompts.explain), "cot": list(prompts.cot)}
+    pools = question_pools(prompts, cfg.train_on_eval_question)
     stage = Stage(out_dir, stage_name, {
-        "model": lm.fingerprint, "samples": samples_digest(samples), "gen": asdict(args),
+        "model": lm.fingerprint, "engine": lm.engine, "samples": samples_digest(samples), "gen": asdict(args),
         "concepts": [list(image_concepts.get(s.id, [])) for s in samples], "pools": pools, "weights": weights,
-        "n": cfg.rewrite_questions, "seed": cfg.seed, "ratio": cfg.rewrite_ratio, "rule": cfg.label_match,
+        "n": cfg.rewrite_questions, "seed": cfg.draw_seed, "ratio": cfg.rewrite_ratio, "rule": cfg.label_match,
         "label_sentence": prompts.label_sentence, "context": REWRITE_CONTEXT_VERSION,
     })
     if not stage.done():
@@ -136,20 +154,20 @@ def rewrite_answers(
         plan = []  # (sample, question index, type, question, prompt)
         for sample in samples:
             concepts = list(image_concepts.get(sample.id, []))
-            drawn = draw_questions(image_rng(cfg.seed, stage_name, sample.id), pools, weights, cfg.rewrite_questions)
+            drawn = draw_questions(image_rng(cfg.draw_seed, stage_name, sample.id), pools, weights, cfg.rewrite_questions)
             for q, (kind, question) in enumerate(drawn):
                 plan.append((sample, q, kind, question, rewrite_prompt(question, sample.label, concepts, prompts)))
         outputs = generate(lm, [(s.image_path, p) for s, _, _, _, p in plan], args, cache=cache, batch_size=cfg.batch_size, desc="rewrite answers")
         rows = []
         for (sample, q, kind, question, prompt), texts in zip(plan, outputs):
             raw = texts[0]
-            kept, reason, ratio = apply_keep_rule(raw, sample.label, checker, prompts, cfg.rewrite_ratio)
+            kept, reason, ratio, other = apply_keep_rule(raw, sample.label, checker, prompts, cfg.rewrite_ratio)
             concepts = list(image_concepts.get(sample.id, []))
             rows.append({
                 "id": sample.id, "image": sample.image_path, "label": sample.label,
                 "question_index": q, "question_type": kind, "question": question, "prompt": prompt,
                 "concepts": concepts, "raw_answer": raw, "answer": kept, "kept": kept is not None,
-                "reason": reason, "label_ratio": round(ratio, 4),
+                "reason": reason, "label_ratio": round(ratio, 4), "other_class": other,
                 "concepts_mentioned": _mentioned(kept or "", concepts),
             })
         stage.finish(rows, _rewrite_stats(rows, samples, image_concepts))
@@ -180,10 +198,18 @@ def _rewrite_stats(rows: list[dict], samples: Sequence[Sample], image_concepts: 
         of = [r for r in rows if r["question_type"] == kind]
         by_type[kind] = {"questions": len(of), "kept_rate": sum(r["kept"] for r in of) / len(of)}
     counts = [len(image_concepts.get(s.id, [])) for s in samples]
+    reasons = [r["reason"] for r in rows]
     return {
         "images": len(samples),
         "questions": len(rows),
         "kept": len(kept),
+        # kept as they were / kept with the label sentence appended / dropped, and why dropped
+        "counts": {
+            "kept": reasons.count("label"), "appended": reasons.count("near_label_appended"),
+            "dropped": len(rows) - len(kept),
+            "dropped_names_other_class": reasons.count("names_other_class"),
+            "dropped_no_label": reasons.count("no_label"), "dropped_empty": reasons.count("empty"),
+        },
         "kept_rate": len(kept) / n,
         "label_rate": sum(r["reason"] == "label" for r in rows) / n,
         "appended_rate": sum(r["reason"] == "near_label_appended" for r in rows) / n,

@@ -58,17 +58,74 @@ def image_rng(seed: int, stage: str, sample_id: str) -> random.Random:
     return random.Random(f"{seed}:{stage}:{sample_id}")
 
 
+def question_pools(prompts: Any, include_eval_question: bool = False) -> dict[str, list[str]]:
+    """The training question pools {"simple", "explain", "cot"} of ``prompts``, each without
+    duplicates. The evaluation question (``explain[0]``) is left out of every pool unless
+    ``include_eval_question`` (the paper's pools contain it; holding it out keeps the evaluation
+    question unseen in training)."""
+    held_out = set() if include_eval_question else {prompts.explain[0]}
+    return {
+        kind: [q for q in dict.fromkeys(getattr(prompts, kind)) if q not in held_out]
+        for kind in ("simple", "explain", "cot")
+    }
+
+
+class QuestionDraw:
+    """One image's questions within one iteration, drawn without replacement across all pools:
+    no question is asked twice of the same image, even when it sits in two pools.
+
+    ``draw(weights)`` picks a type with ``weights`` among the types with questions left; once every
+    weighted type is used up it takes any question left (another type). ``take(kind)`` asks for one
+    type and, when it is used up, also falls back to the others. Both return None when every pool
+    is used up, so a small pool gives an image fewer questions instead of repeats."""
+
+    def __init__(self, rng: random.Random, pools: dict[str, Sequence[str]]):
+        self.rng = rng
+        self.left: dict[str, list[str]] = {}
+        for kind, pool in pools.items():
+            shuffled = list(dict.fromkeys(pool))
+            rng.shuffle(shuffled)
+            self.left[kind] = shuffled
+        self.used: set[str] = set()
+
+    def _remaining(self, kind: str) -> list[str]:
+        queue = self.left.get(kind, [])
+        while queue and queue[-1] in self.used:  # the same text in another pool was asked already
+            queue.pop()
+        return queue
+
+    def _pop(self, kind: str) -> tuple[str, str]:
+        question = self._remaining(kind).pop()
+        self.used.add(question)
+        return kind, question
+
+    def _any(self) -> tuple[str, str] | None:
+        kinds = [k for k in self.left if self._remaining(k)]
+        if not kinds:
+            return None
+        # uniform over the questions left, whatever their type
+        kind = self.rng.choices(kinds, weights=[len(self.left[k]) for k in kinds])[0]
+        return self._pop(kind)
+
+    def draw(self, weights: dict[str, float]) -> tuple[str, str] | None:
+        kinds = [k for k, w in weights.items() if w > 0 and self._remaining(k)]
+        if not kinds:
+            return self._any()
+        kind = self.rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
+        return self._pop(kind)
+
+    def take(self, kind: str) -> tuple[str, str] | None:
+        return self._pop(kind) if self._remaining(kind) else self._any()
+
+
 def draw_questions(rng: random.Random, pools: dict[str, list[str]], weights: dict[str, float], n: int) -> list[tuple[str, str]]:
-    """``n`` (type, question) pairs: the type drawn with ``weights``, the question uniformly from its
-    pool without repeats until the pool is used up (a repeated prompt on the same image would
-    only repeat the same seeded answer)."""
-    types = [t for t in weights if weights[t] > 0]
-    left: dict[str, list[str]] = {t: [] for t in types}
+    """Up to ``n`` distinct (type, question) pairs for one image (``QuestionDraw.draw``); fewer
+    only when the pools together hold fewer than ``n`` questions."""
+    drawer = QuestionDraw(rng, pools)
     out = []
     for _ in range(n):
-        kind = rng.choices(types, weights=[weights[t] for t in types])[0]
-        if not left[kind]:
-            left[kind] = list(pools[kind])
-            rng.shuffle(left[kind])
-        out.append((kind, left[kind].pop()))
+        picked = drawer.draw(weights)
+        if picked is None:
+            break
+        out.append(picked)
     return out
