@@ -8,7 +8,10 @@ What it does (DESIGN §2 "Train"):
   ``full_finetune`` trains every weight instead (used to pre-train the toy model).
 - Loss on the answer tokens and the EOS only: prompt, image tokens and padding are -100.
   Training batches are right-padded; generation (selfsynth.generate) pads on the left.
-- Optional 1:1 mixing with general instruction rows (``general_data``) and light augmentation.
+- Optional 1:1 mixing with general instruction rows (``general_data``) and image augmentation
+  (``augment``: ``paper`` is the published set, ``paper_augmentation_ops``).
+- ``global_batch_size`` (paper: 32), when set, must equal per-device batch × accumulation ×
+  devices; training refuses to start otherwise (``check_global_batch``).
 - Writes the adapter (or the full model) with the processor atomically into ``out_dir``, plus
   ``loss_log.jsonl`` (one row per optimizer step) and ``train_result.json``.
 
@@ -31,7 +34,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from selfsynth.config import field
 from selfsynth.errors import UserError
@@ -54,9 +57,14 @@ class TrainConfig:
     lr_scheduler: str = field("linear", help="transformers scheduler name: linear, cosine, constant_with_warmup, ...")
     per_device_batch_size: int = field(4, help="rows per device per micro-batch")
     grad_accum: int = field(1, help="micro-batches per optimizer step")
+    global_batch_size: int | None = field(
+        None, help="rows per optimizer step over all devices (per_device_batch_size × grad_accum × devices); when set, training refuses to start if the product differs (paper: 32)",
+    )
     gradient_checkpointing: bool = field(False, help="recompute activations to save memory")
     general_data: str | None = field(None, help="JSONL of general {image, question, answer} rows mixed 1:1 with the task rows")
-    augment: bool = field(False, help="light image augmentation (random resized crop, colour jitter)")
+    augment: Literal["none", "light", "paper"] = field(
+        "none", help="image augmentation: none, light (random resized crop, mild colour jitter) or paper (per image 1-4 random ops of the published set: flips, rotation ±30°, colour jitter 0.4, affine, blur, perspective)"
+    )
     bf16: str = field("auto", help="bf16 autocast: auto (GPU with bf16, and CPU where it is faster), true, false")
     seed: int = field(0, help="seed for initialisation of LoRA weights, shuffling and augmentation")
     max_steps: int | None = field(None, help="stop after this many optimizer steps (overrides epochs)")
@@ -115,6 +123,71 @@ def mix_general(examples: list[dict], general_path: str | os.PathLike, seed: int
     return examples + picked
 
 
+class RandomOps:
+    """Per image, ``k`` ~ uniform{min_ops..max_ops} of ``ops`` chosen without replacement and
+    applied in random order (torch's RNG, which the Trainer seeds)."""
+
+    def __init__(self, ops: Sequence[Any], min_ops: int = 1, max_ops: int = 4):
+        if not 1 <= min_ops <= max_ops <= len(ops):
+            raise ValueError(f"RandomOps: expected 1 <= min_ops {min_ops} <= max_ops {max_ops} <= {len(ops)} ops")
+        self.ops, self.min_ops, self.max_ops = list(ops), min_ops, max_ops
+
+    def __call__(self, image: Any) -> Any:
+        import torch
+
+        k = int(torch.randint(self.min_ops, self.max_ops + 1, ()).item())
+        for index in torch.randperm(len(self.ops))[:k].tolist():
+            image = self.ops[index](image)
+        return image
+
+
+def paper_augmentation_ops() -> list[Any]:
+    """The published augmentation set (DESIGN §2). Each op applies fully once chosen; where the
+    paper gives no parameter (affine, blur, perspective) the values are ours."""
+    from torchvision.transforms import v2
+
+    return [
+        v2.RandomHorizontalFlip(p=1.0),
+        v2.RandomVerticalFlip(p=1.0),
+        v2.RandomRotation(degrees=30),
+        v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+        v2.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10),
+        v2.GaussianBlur(kernel_size=5, sigma=(0.1, 2.0)),
+        v2.RandomPerspective(distortion_scale=0.3, p=1.0),
+    ]
+
+
+def augmentation(mode: str, size: int) -> Any:
+    """The image transform of ``TrainConfig.augment`` (None for ``none``); ``size`` is the model's
+    input side, for the light mode's crop."""
+    if mode == "none":
+        return None
+    from torchvision.transforms import v2
+
+    if mode == "paper":
+        return RandomOps(paper_augmentation_ops(), min_ops=1, max_ops=4)
+    if mode == "light":
+        return v2.Compose([
+            v2.RandomResizedCrop(size=size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+            v2.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1),
+        ])
+    raise ValueError(f"augment {mode!r}: expected none, light or paper")
+
+
+def check_global_batch(cfg: TrainConfig, world_size: int) -> None:
+    """UserError when ``cfg.global_batch_size`` is set and differs from per-device batch ×
+    accumulation × ``world_size`` (before any model loads)."""
+    if cfg.global_batch_size is None:
+        return
+    got = cfg.per_device_batch_size * cfg.grad_accum * world_size
+    if got != cfg.global_batch_size:
+        raise UserError(
+            f"train.global_batch_size {cfg.global_batch_size}: per_device_batch_size {cfg.per_device_batch_size} × "
+            f"grad_accum {cfg.grad_accum} × {world_size} device(s) = {got}; change --train.per_device_batch_size "
+            "or --train.grad_accum so the product matches"
+        )
+
+
 class AnswerOnlyCollator:
     """Rows → a right-padded batch whose labels keep only the answer tokens and the EOS.
 
@@ -122,7 +195,7 @@ class AnswerOnlyCollator:
     ``prompt + " " + answer + eos``; the prompt's token count is found by tokenizing the prompt
     alone, after checking that it is an exact token prefix of the full text."""
 
-    def __init__(self, processor: Any, augment: bool = False):
+    def __init__(self, processor: Any, augment: str = "none"):
         from selfsynth.models import render_prompt
 
         self.processor = processor
@@ -130,14 +203,7 @@ class AnswerOnlyCollator:
         self.render_prompt = render_prompt
         self.augment = augment
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(getattr(processor, "image_token", "<image>"))
-        self._transform = None
-        if augment:
-            from torchvision.transforms import v2
-
-            self._transform = v2.Compose([
-                v2.RandomResizedCrop(size=processor.image_processor.crop_size["height"], scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
-                v2.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1),
-            ])
+        self._transform = augmentation(augment, processor.image_processor.crop_size["height"])
 
     def _image(self, path: str) -> Any:
         from PIL import Image
@@ -228,9 +294,10 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
     from transformers import AutoProcessor, Trainer, TrainerCallback, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    from selfsynth.models import atomic_dir, resolve_path
+    from selfsynth.models import atomic_dir, distributed_state, resolve_path
 
     cfg = cfg or TrainConfig()
+    check_global_batch(cfg, distributed_state().num_processes)
     base = resolve_path(model_path)
     rows = _check_rows(list(examples), "training examples")
     if not rows:
