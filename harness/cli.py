@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
     "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
+    "report": ("selfsynth.commands.report", "write a static HTML report of a run folder (tables, samples, synthesis, regression)"),
     "general-data": ("selfsynth.commands.general_data", "convert LLaVA-Instruct conversations (complex_reasoning_77k.json) into the general rows mixed 1:1 into training"),
 }
 

@@ -82,6 +82,7 @@ def select_image_concepts(
             n_pass = int((scores > threshold).sum()) if threshold is not None else len(scores)
             row = {
                 "id": sample.id, "label": sample.label,
+                "concepts": list(cands),  # the class concepts "scores" is aligned with
                 "selected": [cands[j] for j in sel.indices.tolist()],
                 "selected_index": sel.indices.tolist(),
                 "scores": [round(float(x), 6) for x in scores],

@@ -1,0 +1,375 @@
+"""Write the static HTML report of a run folder.
+
+The report is a folder that opens from disk: ``index.html``, ``report.css``, ``report.js``, the
+data under ``data/`` and thumbnails under ``thumbs/``. Browsers refuse ``fetch()`` of local files,
+so every data file is a small script that hands one JSON value to the page
+(``SELFSYNTH.receive(name, value)``); the page loads the chunk it needs when it needs it, so a
+6,000-image run opens as fast as a toy one. Answers, labels and concept names travel as JSON
+strings and are shown with ``textContent`` only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from selfsynth.errors import UserError
+from selfsynth.io import read_jsonl, write_text
+from selfsynth.reports.html.collect import Evaluation, RunFolder, load_run_folder, test_split_images
+from selfsynth.reports.html.thumbs import thumbnail_name, write_thumbnails
+
+log = logging.getLogger(__name__)
+
+REPORT_VERSION = 1
+SAMPLES_PER_CHUNK = 100
+TRAIN_IMAGES_PER_CHUNK = 25
+STATIC_FILES = ("index.html", "report.css", "report.js")
+METRIC_FIELDS = {"accuracy": "match", "accuracy_paper": "paper_match"}
+
+
+@dataclass
+class ReportSummary:
+    index: Path
+    samples: int
+    columns: int
+    train_images: int
+    thumbnails: int
+    thumbnail_failures: int
+    seconds: float
+
+
+def _script(name: str, value: Any) -> str:
+    return f"SELFSYNTH.receive({json.dumps(name)}, {json.dumps(value, ensure_ascii=False, separators=(',', ':'), allow_nan=False)});\n"
+
+
+def _finite(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+# -- samples -------------------------------------------------------------------------------------
+def _cell(record: dict[str, Any], judged: dict[str, Any] | None) -> dict[str, Any]:
+    cell: dict[str, Any] = {"answer": str(record.get("answer", "")), "match": bool(record.get("match")),
+                            "paper_match": bool(record.get("paper_match"))}
+    if judged is not None:
+        detail = judged.get("judge_detail") or {}
+        cell.update({
+            "ee": _finite(judged.get("ee")), "cs": _finite(judged.get("cs")), "fs": _finite(judged.get("fs")),
+            "status": judged.get("judge_status"), "error": judged.get("judge_error"),
+            "claims": [
+                {"claim": c.get("claim"), "consistent": bool(c.get("consistent")), "reference": c.get("reference"),
+                 "reference_similarity": _finite(c.get("reference_similarity")), "contrast": c.get("contrast"),
+                 "contrast_similarity": _finite(c.get("contrast_similarity"))}
+                for c in detail.get("attribute_claims") or [] if isinstance(c, dict)
+            ],
+            "other_claims": [str(c) for c in detail.get("other_claims") or []],
+            "rationale": detail.get("rationale"),
+        })
+    return cell
+
+
+def _samples(folder: RunFolder) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """One entry per test image (task order, then record order) with its cell per column, and
+    {task: {id: image path}}."""
+    samples: dict[tuple[str, str], dict[str, Any]] = {}
+    images: dict[str, dict[str, str]] = {}
+    for run in folder.runs:
+        if run.task not in images and run.evaluations:
+            images[run.task] = test_split_images(run)
+        for ev in run.evaluations:
+            for record in ev.records:
+                sid = str(record["id"])
+                entry = samples.setdefault((run.task, sid), {"task": run.task, "id": sid, "label": str(record.get("label", "")),
+                                                              "cells": {}, "concepts": None, "question": record.get("question")})
+                judged = ev.judge.get(sid)
+                entry["cells"][ev.column.key] = _cell(record, judged)
+                if entry["concepts"] is None and judged is not None and judged.get("concepts") is not None:
+                    entry["concepts"] = [str(c) for c in judged["concepts"]]
+    return list(samples.values()), images
+
+
+# -- synthesis -----------------------------------------------------------------------------------
+def _rewrite_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"question": row.get("question"), "type": row.get("question_type"), "raw": row.get("raw_answer"),
+            "answer": row.get("answer"), "kept": bool(row.get("kept")), "reason": row.get("reason"),
+            "ratio": _finite(row.get("label_ratio")), "mentioned": row.get("concepts_mentioned") or [],
+            "concepts": row.get("concepts") or []}
+
+
+def _reject_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"question": row.get("candidate_question"), "type": row.get("candidate_question_type"),
+            "candidates": row.get("candidates") or [], "scores": row.get("scores"), "has_label": row.get("has_label") or [],
+            "chosen": row.get("chosen"), "kept": bool(row.get("kept")), "reason": row.get("reason"),
+            "fallback_question": row.get("question") if not row.get("kept") else None, "answer": row.get("answer")}
+
+
+def _train_images(folder: RunFolder) -> list[dict[str, Any]]:
+    """One entry per training image that any synthesis file mentions."""
+    images: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def entry(task: str, sid: str, label: str, image: str | None) -> dict[str, Any]:
+        found = images.setdefault((task, sid), {"task": task, "id": sid, "label": label, "image": None, "shared": [], "steps": []})
+        if image and not found["image"]:
+            found["image"] = image
+        return found
+
+    for shared in folder.shared:
+        for sid, row in shared.selection.items():
+            scores = [_finite(s) for s in row.get("scores") or []]
+            kept = {name: rank for rank, name in enumerate(row.get("selected") or [])}
+            threshold = _finite(row.get("threshold"))
+            entry(shared.task, sid, str(row.get("label", "")), shared.images.get(sid))["shared"].append({
+                "digest": shared.digest,
+                "concepts": [{"name": name, "score": score, "kept": name in kept, "rank": kept.get(name),
+                              "above": threshold is None or (score is not None and score > threshold)}
+                             for name, score in zip(row["concepts"], scores)],
+                "threshold": threshold, "min_keep_filled": bool(row.get("min_keep_filled")),
+                "precision": _finite(row.get("precision")), "random_precision": _finite(row.get("random_precision")),
+                "descriptions": [{"prompt": d.get("prompt_index"), "sample": d.get("sample_index"), "text": str(d.get("text", ""))}
+                                 for d in shared.descriptions.get(sid, [])],
+            })
+    for run in folder.runs:
+        for iteration, stages in sorted(run.synthesis.items()):
+            for stage, rows in stages.items():
+                grouped: dict[str, list[dict[str, Any]]] = {}
+                for row in rows:
+                    grouped.setdefault(str(row["id"]), []).append(row)
+                convert = _rewrite_row if stage == "rewrite" else _reject_row
+                for sid, group in grouped.items():
+                    first = group[0]
+                    entry(run.task, sid, str(first.get("label", "")), first.get("image"))["steps"].append({
+                        "method": run.method, "seed": run.seed, "iteration": iteration, "stage": stage,
+                        "rows": [convert(r) for r in sorted(group, key=lambda r: r.get("question_index", 0))],
+                    })
+    ordered = sorted(images.values(), key=lambda e: (e["task"], e["label"], e["id"]))
+    for item in ordered:
+        item["steps"].sort(key=lambda s: (s["method"], s["seed"] or 0, s["iteration"]))
+    return ordered
+
+
+# -- overview ------------------------------------------------------------------------------------
+def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], note: str | None = None) -> dict[str, Any]:
+    return {"title": title, "columns": list(columns), "rows": [[_finite(v) for v in row] for row in rows], "note": note}
+
+
+def _overview_tables(folder: RunFolder) -> list[dict[str, Any]]:
+    tables = []
+    order = {c.key: i for i, c in enumerate(folder.columns)}
+    per_column = []
+    for run in folder.runs:
+        for ev in sorted(run.evaluations, key=lambda e: order[e.column.key]):
+            jm = ev.judge_metrics or {}
+            per_column.append([
+                run.task, ev.column.method, ev.column.seed if ev.column.seed is not None else "-", ev.column.iteration,
+                len(ev.records), ev.metrics.get("accuracy"), ev.metrics.get("accuracy_paper"),
+                jm.get("ee"), jm.get("cs"), jm.get("fs_mean"),
+                (jm.get("judge") or {}).get("judge", "-") if jm else "not judged",
+            ])
+    if per_column:
+        notes = sorted({(ev.judge_metrics or {}).get("note") for run in folder.runs for ev in run.evaluations} - {None})
+        tables.append(_table(
+            "Every evaluation: accuracy, EE, CS, FS",
+            ["task", "method", "seed", "iteration", "n", "accuracy", "accuracy (paper rule)", "EE", "CS", "FS (perplexity, lower is better)", "judge"],
+            per_column, note=" ".join(notes) or None,
+        ))
+    tables.extend(_store_tables(folder))
+    return tables
+
+
+def _store_tables(folder: RunFolder) -> list[dict[str, Any]]:
+    """The paper's tables that ``selfsynth.reports.tables`` can build from this store; a table
+    the stored results do not support is left out."""
+    from selfsynth.reports import tables as store_tables
+
+    found = []
+    try:
+        frame = store_tables.collect(folder.out, folder.experiment)
+    except UserError:
+        return found
+    for metric, title in (("accuracy", "Accuracy by method and iteration"), ("accuracy_paper", "Accuracy, the paper's matching rule")):
+        table = store_tables.accuracy_table(frame, metric).reset_index()
+        found.append(_table(title, [str(c) for c in table.columns], table.astype(object).where(table.notna(), None).values.tolist()))
+    build_table = getattr(store_tables, "build_table", None)
+    names = getattr(store_tables, "TABLES", None)
+    if callable(build_table) and names:
+        for name in names:
+            try:
+                table = build_table(name, folder.out, folder.experiment)
+            except (UserError, KeyError, ValueError) as exc:
+                log.info("table %s not shown: %s", name, exc)
+                continue
+            if table is None or getattr(table, "empty", False):
+                continue
+            flat = table.reset_index()
+            found.append(_table(str(name), [str(c) for c in flat.columns], flat.astype(object).where(flat.notna(), None).values.tolist()))
+    return found
+
+
+def _series(folder: RunFolder) -> list[dict[str, Any]]:
+    """Accuracy per iteration, one line per (task, method, seed): the overview's plot."""
+    plots: dict[str, dict[str, Any]] = {}
+    for run in folder.runs:
+        points = [[ev.column.iteration, ev.metrics.get("accuracy")] for ev in run.evaluations if ev.metrics.get("accuracy") is not None]
+        if not points:
+            continue
+        plot = plots.setdefault(run.task, {"task": run.task, "metric": "accuracy", "lines": []})
+        name = run.method + (f" seed {run.seed}" if run.seed is not None else "")
+        plot["lines"].append({"name": name, "points": sorted(points)})
+    return list(plots.values())
+
+
+def _plot_files(folder: RunFolder, target: Path) -> list[dict[str, str]]:
+    """PNG plots from ``selfsynth.reports.plots`` when that module can draw this store."""
+    try:
+        from selfsynth.reports import plots
+    except ImportError:
+        return []
+    draw = getattr(plots, "write_plots", None)
+    if not callable(draw):
+        return []
+    try:
+        written = draw(folder.out, target, experiment=folder.experiment)
+    except (UserError, KeyError, ValueError, TypeError) as exc:
+        log.info("plots not shown: %s", exc)
+        return []
+    return [{"title": Path(p).stem.replace("_", " "), "file": f"plots/{Path(p).name}"} for p in written or [] if Path(p).suffix in {".png", ".svg"}]
+
+
+# -- regression ----------------------------------------------------------------------------------
+def _regressions(paths: Sequence[str | Path], folder: RunFolder) -> list[dict[str, Any]]:
+    by_folder = {ev.folder.resolve(): (run.task, ev.column.key) for run in folder.runs for ev in run.evaluations}
+    pages = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"--regress {path}: not found (expected the JSON written by `selfsynth regress --out FILE`)")
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--regress {path}: not valid JSON ({exc})") from None
+        if not isinstance(report, dict) or not {"baseline", "candidate", "delta", "metric"} <= set(report):
+            raise UserError(f"--regress {path}: expected the JSON of `selfsynth regress --out` (baseline, candidate, delta, metric)")
+        sides = {}
+        hits: dict[str, dict[str, bool]] = {}
+        for side in ("baseline", "candidate"):
+            where = Path(str(report[side].get("folder", "")))
+            sides[side] = by_folder.get(where.resolve()) if where.parts else None
+            records = where / "records.jsonl"
+            if records.is_file():
+                field = METRIC_FIELDS.get(report["metric"], "match")
+                hits[side] = {str(r["id"]): bool(r.get(field)) for r in read_jsonl(records)}
+        lost = gained = None
+        if len(hits) == 2:
+            base, cand = hits["baseline"], hits["candidate"]
+            lost = [i for i in base if base[i] and not cand.get(i, False)]
+            gained = [i for i in base if not base[i] and cand.get(i, False)]
+        pages.append({"file": str(path), "report": report, "baseline_column": sides["baseline"], "candidate_column": sides["candidate"],
+                      "task": report.get("task"), "lost": lost, "gained": gained})
+    return pages
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _chunks(items: Sequence[Any], size: int) -> Iterable[tuple[int, Sequence[Any]]]:
+    for start in range(0, len(items), size):
+        yield start // size, items[start : start + size]
+
+
+def default_report_dir(out: str | Path, experiment: str = "default") -> Path:
+    return Path(out) / ("report" if experiment == "default" else f"report_{experiment}")
+
+
+def build_report(out: str | Path, html_dir: str | Path | None = None, experiment: str = "default",
+                 regress: Sequence[str | Path] = (), title: str | None = None) -> ReportSummary:
+    """Write the report of run folder ``out`` into ``html_dir`` (default ``<out>/report``)."""
+    started = time.time()
+    folder = load_run_folder(out, experiment)
+    target = Path(html_dir) if html_dir is not None else default_report_dir(out, experiment)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--html {target}: exists and is not a folder")
+    data_dir, thumbs_dir = target / "data", target / "thumbs"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # chunks of an earlier, larger report must not linger
+    data_dir.mkdir(parents=True)
+
+    samples, images = _samples(folder)
+    train = _train_images(folder)
+    thumb_jobs: list[tuple[str, str]] = []
+
+    def thumb_for(path: str | None) -> str:
+        name = thumbnail_name(path) if path else None
+        if name is None:
+            return ""
+        thumb_jobs.append((path, name))
+        return name
+
+    tasks = list(dict.fromkeys([s["task"] for s in samples] + [t["task"] for t in train]))
+    labels = list(dict.fromkeys([s["label"] for s in samples] + [t["label"] for t in train]))
+    task_index = {t: i for i, t in enumerate(tasks)}
+    label_index = {name: i for i, name in enumerate(labels)}
+    keys = [c.key for c in folder.columns]
+
+    def marks(cells: dict[str, Any]) -> str:
+        return "".join("-" if k not in cells else ("1" if cells[k]["match"] else "0") for k in keys)
+
+    index = {
+        "uid": [f"{s['task']}:{s['id']}" for s in samples], "id": [s["id"] for s in samples],
+        "task": [task_index[s["task"]] for s in samples], "label": [label_index[s["label"]] for s in samples],
+        "thumb": [thumb_for(images.get(s["task"], {}).get(s["id"])) for s in samples],
+        "marks": [marks(s["cells"]) for s in samples], "chunk_size": SAMPLES_PER_CHUNK,
+    }
+    synth_index = {
+        "uid": [f"{t['task']}:{t['id']}" for t in train], "id": [t["id"] for t in train],
+        "task": [task_index[t["task"]] for t in train], "label": [label_index[t["label"]] for t in train],
+        "thumb": [thumb_for(t["image"]) for t in train],
+        "methods": [sorted({s["method"] for s in t["steps"]}) for t in train], "chunk_size": TRAIN_IMAGES_PER_CHUNK,
+    }
+    failed = write_thumbnails(thumb_jobs, thumbs_dir)
+    if failed:
+        index["thumb"] = ["" if name in failed else name for name in index["thumb"]]
+        synth_index["thumb"] = ["" if name in failed else name for name in synth_index["thumb"]]
+
+    for number, chunk in _chunks(samples, SAMPLES_PER_CHUNK):
+        write_text(data_dir / f"samples_{number:05d}.js", _script(f"samples:{number}", [
+            {"cells": s["cells"], "concepts": s["concepts"], "question": s["question"]} for s in chunk]))
+    for number, chunk in _chunks(train, TRAIN_IMAGES_PER_CHUNK):
+        write_text(data_dir / f"synth_{number:05d}.js", _script(f"synth:{number}", [
+            {"shared": t["shared"], "steps": t["steps"]} for t in chunk]))
+    write_text(data_dir / "index.js", _script("index", index))
+    write_text(data_dir / "synth_index.js", _script("synth_index", synth_index))
+
+    describe_prompts = {}
+    for shared in folder.shared:
+        prompts: dict[int, str] = {}
+        for rows in shared.descriptions.values():
+            for row in rows:
+                prompts.setdefault(row.get("prompt_index"), str(row.get("prompt", "")))
+        describe_prompts[f"{shared.task}:{shared.digest}"] = [prompts[k] for k in sorted(p for p in prompts if p is not None)]
+    meta = {
+        "version": REPORT_VERSION,
+        "title": title or f"SelfSynth report: {Path(out).resolve().name}",
+        "out": str(Path(out).resolve()), "experiment": experiment,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "tasks": tasks, "labels": labels,
+        "columns": [{"key": c.key, "method": c.method, "iteration": c.iteration, "seed": c.seed, "label": c.label} for c in folder.columns],
+        "runs": [{"task": r.task, "method": r.method, "seed": r.seed, "limit": r.results.get("limit"),
+                  "n_train": r.results.get("n_train"), "n_test": r.results.get("n_test"),
+                  "results": str(r.results_path.relative_to(folder.out))} for r in folder.runs],
+        "questions": sorted({str(s["question"]) for s in samples if s.get("question")}),
+        "samples": len(samples), "train_images": len(train),
+        "images_found": {t: bool(v) for t, v in images.items()},
+        "tables": _overview_tables(folder), "series": _series(folder), "plots": _plot_files(folder, target / "plots"),
+        "describe_prompts": describe_prompts,
+        "regressions": _regressions(regress, folder),
+    }
+    write_text(data_dir / "meta.js", _script("meta", meta))
+    for name in STATIC_FILES:  # index.html last: a report that opens is a finished one
+        if name != "index.html":
+            write_text(target / name, resources.files("selfsynth.reports.html").joinpath(name).read_text(encoding="utf-8"))
+    write_text(target / "index.html", resources.files("selfsynth.reports.html").joinpath("index.html").read_text(encoding="utf-8"))
+    return ReportSummary(target / "index.html", len(samples), len(keys), len(train), len(set(n for _, n in thumb_jobs)), len(failed),
+                         round(time.time() - started, 2))

@@ -1,0 +1,195 @@
+"""Read a run folder into what the HTML report shows.
+
+Everything is found through the files the run store writes, never through the folder layout
+alone: each ``results.json`` names its task, method, seed and, per iteration, the path of its
+``records.jsonl`` (relative to the store root); the judge's ``judge_records.jsonl`` sits next to
+the records, the iteration's synthesis files (``rewrite.jsonl``, ``reject.jsonl``) in the sibling
+``data/`` folder, and the method-independent steps (``describe.jsonl``, ``select.jsonl``) in the
+task's ``_shared/<digest>/`` folders. A file that is missing is simply not shown.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfsynth.errors import UserError
+from selfsynth.io import read_json, read_jsonl
+
+log = logging.getLogger(__name__)
+
+SHARED = "_shared"
+
+
+@dataclass
+class Column:
+    """One evaluated model: a method at one iteration (and seed, when a run has several)."""
+
+    key: str
+    method: str
+    iteration: int
+    seed: int | None
+    label: str
+
+
+@dataclass
+class Evaluation:
+    task: str
+    column: Column
+    folder: Path
+    records: list[dict[str, Any]]
+    judge: dict[str, dict[str, Any]]  # sample id -> judge record
+    metrics: dict[str, Any]
+    judge_metrics: dict[str, Any] | None
+
+
+@dataclass
+class Run:
+    task: str
+    method: str
+    seed: int | None
+    results_path: Path
+    results: dict[str, Any]
+    evaluations: list[Evaluation] = field(default_factory=list)
+    synthesis: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # iteration -> stage -> rows
+
+
+@dataclass
+class SharedSynthesis:
+    """One ``_shared/<digest>`` folder: descriptions and concept selection of a task's train images."""
+
+    task: str
+    digest: str
+    descriptions: dict[str, list[dict[str, Any]]]  # image id -> describe rows
+    selection: dict[str, dict[str, Any]]  # image id -> select row (with "concepts" names)
+    images: dict[str, str]  # image id -> image path (from the describe rows)
+    stats: dict[str, Any]
+
+
+@dataclass
+class RunFolder:
+    out: Path
+    experiment: str
+    runs: list[Run]
+    columns: list[Column]
+    shared: list[SharedSynthesis]
+
+
+def _read_optional_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else None
+
+
+def _seed_of(results: dict[str, Any], results_path: Path) -> int | None:
+    """The run's seed when the store keeps one folder per seed (``seed_<s>``), else None, so that
+    single-seed runs keep short column names."""
+    if any(part.startswith("seed_") for part in results_path.parts):
+        seed = results.get("seed")
+        return int(seed) if seed is not None else None
+    return None
+
+
+def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
+    out = Path(out)
+    root = out / experiment
+    if not root.is_dir():
+        raise UserError(f"{root}: no such run folder (expected OUT_DIR containing experiment {experiment!r}, written by `selfsynth run`)")
+    runs: list[Run] = []
+    for path in sorted(root.rglob("results.json")):
+        if SHARED in path.relative_to(root).parts:
+            continue
+        results = _read_optional_json(path)
+        if not results or "task" not in results or "method" not in results:
+            continue
+        runs.append(Run(str(results["task"]), str(results["method"]), _seed_of(results, path.relative_to(root)), path, results))
+    if not runs:
+        raise UserError(f"{root}: no results.json found (run `selfsynth run --out {out}` first)")
+    seeds_by_method: dict[str, set] = {}
+    for run in runs:
+        seeds_by_method.setdefault(run.method, set()).add(run.seed)
+    columns: dict[str, Column] = {}
+    for run in runs:
+        show_seed = len(seeds_by_method[run.method]) > 1 or run.seed is not None
+        for entry in run.results.get("iterations", []):
+            iteration = int(entry["iteration"])
+            seed_part = f"/s{run.seed}" if show_seed and run.seed is not None else ""
+            key = f"{run.method}{seed_part}@{iteration}"
+            label = f"{run.method}{' seed ' + str(run.seed) if seed_part else ''} · iter {iteration}"
+            column = columns.setdefault(key, Column(key, run.method, iteration, run.seed if seed_part else None, label))
+            records_rel = entry.get("records")
+            if not records_rel:
+                continue
+            records_path = out / records_rel
+            if not records_path.is_file():
+                log.warning("%s: records listed in %s are missing; column %s not shown", records_path, run.results_path, key)
+                continue
+            folder = records_path.parent
+            judge_rows = read_jsonl(folder / "judge_records.jsonl") if (folder / "judge_records.jsonl").is_file() else []
+            run.evaluations.append(Evaluation(
+                task=run.task, column=column, folder=folder, records=read_jsonl(records_path),
+                judge={str(r["id"]): r for r in judge_rows if "id" in r},
+                metrics=_read_optional_json(folder / "metrics.json") or {},
+                judge_metrics=_read_optional_json(folder / "judge_metrics.json"),
+            ))
+            data = folder.parent / "data"
+            stages = {name: read_jsonl(data / f"{name}.jsonl") for name in ("rewrite", "reject") if (data / f"{name}.jsonl").is_file()}
+            if stages:
+                run.synthesis[iteration] = stages
+    from selfsynth.reports.tables import METHOD_ORDER
+
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    ordered = sorted(columns.values(), key=lambda c: (order.get(c.method, len(order)), c.method, c.seed or 0, c.iteration))
+    return RunFolder(out, experiment, runs, ordered, _load_shared(root))
+
+
+def _load_shared(root: Path) -> list[SharedSynthesis]:
+    found = []
+    for select_path in sorted(root.rglob("select.jsonl")):
+        rel = select_path.relative_to(root).parts
+        if SHARED not in rel:
+            continue
+        folder = select_path.parent
+        task = rel[0]
+        class_concepts = _read_optional_json(folder / "concepts.json") or {}
+        selection = {}
+        for row in read_jsonl(select_path):
+            if "concepts" not in row:  # written before select rows named their concepts
+                row = {**row, "concepts": list(class_concepts.get(row.get("label"), []))}
+            if len(row["concepts"]) != len(row.get("scores") or []):
+                row = {**row, "concepts": [f"concept {j + 1}" for j in range(len(row.get("scores") or []))]}
+            selection[str(row["id"])] = row
+        descriptions: dict[str, list[dict[str, Any]]] = {}
+        images: dict[str, str] = {}
+        if (folder / "describe.jsonl").is_file():
+            for row in read_jsonl(folder / "describe.jsonl"):
+                descriptions.setdefault(str(row["id"]), []).append(row)
+                images.setdefault(str(row["id"]), str(row.get("image", "")))
+        stats = _read_optional_json(folder / "select.stats.json") or {}
+        found.append(SharedSynthesis(task, folder.name, descriptions, selection, images, stats))
+    return found
+
+
+def test_split_images(run: Run) -> dict[str, str]:
+    """{sample id: image path} of a run's test split, from the task its results name (the records
+    carry ids only). Empty when the dataset is not on this machine: the report then shows no
+    thumbnails rather than failing."""
+    from selfsynth.api import build_task, parse_options
+
+    config = run.results.get("config") or {}
+    root = config.get("root")
+    if not root or not Path(root).is_dir():
+        return {}
+    try:
+        options = parse_options(list(config.get("task_options") or []))
+        task = build_task(run.task, root, options)
+        return {s.id: s.image_path for s in task.load("test")}
+    except (UserError, OSError, ValueError, json.JSONDecodeError) as exc:
+        log.warning("%s: test images of task %s not readable (%s); no thumbnails", root, run.task, exc)
+        return {}
