@@ -4,21 +4,30 @@ Root: the folder holding ``chest_xray/`` or ``chest_xray/`` itself. The publishe
 carries ``__MACOSX/`` resource forks, ``._*`` files and a nested duplicate
 ``chest_xray/chest_xray/``; we read only the outermost folder that has ``train/`` and ``test/``,
 ignore ``val/`` (16 images; the paper does not use it) and skip hidden files.
+
+Evaluation question (option ``question``): ``yesno`` (default, as the paper evaluates this task)
+asks the domain prompts' ``yes_no`` question, whether the X-ray shows pneumonia, and reads the
+answer with ``labels.YesNoReader`` (yes → Pneumonia, no → Normal; the published rule looks for
+the word "yes" or "no"); ``classname`` asks the first ``explain`` prompt, like every other task.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Literal
 
+from selfsynth.config import field
 from selfsynth.errors import UserError
-from selfsynth.tasks.base import Sample
-from selfsynth.tasks.common import DatasetTask, require, sorted_images
+from selfsynth.tasks.base import Prompts, Sample
+from selfsynth.tasks.common import DatasetOptions, DatasetTask, require, sorted_images
 
 CLASS_FOLDERS = {"NORMAL": "Normal", "PNEUMONIA": "Pneumonia"}
-XRAY_ALIASES: dict[str, tuple[str, ...]] = {
-    "Normal": ("no signs of pneumonia", "healthy lungs", "no abnormality"),
-    "Pneumonia": ("pneumonic", "lung infection"),
-}
+
+
+@dataclass
+class ChestXrayOptions(DatasetOptions):
+    question: Literal["yesno", "classname"] = field(
+        "yesno", help="evaluation question: yesno (does it show pneumonia? as the paper asks) or classname (name the diagnosis)")
 
 
 class ChestXrayTask(DatasetTask):
@@ -26,6 +35,7 @@ class ChestXrayTask(DatasetTask):
 
     name = "chest_xray"
     domain = "chest_xray"
+    Options = ChestXrayOptions
 
     @property
     def folder(self) -> Path:
@@ -39,8 +49,21 @@ class ChestXrayTask(DatasetTask):
     def class_names(self) -> list[str]:
         return list(CLASS_FOLDERS.values())
 
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return XRAY_ALIASES
+    def answer_reader(self):
+        """yesno: yes → Pneumonia, no → Normal; classname: the class-name reader."""
+        reader = super().answer_reader()
+        if self.options.question == "yesno":
+            from selfsynth.tasks.labels import YesNoReader
+
+            return YesNoReader(reader, yes_class="Pneumonia", no_class="Normal")
+        return reader
+
+    def evaluation_question(self, prompts: Prompts) -> str:
+        if self.options.question == "classname":
+            return prompts.explain[0]
+        if not prompts.yes_no:
+            raise UserError("task chest_xray: question=yesno needs a 'yes_no' question in its prompts YAML (or pass question=classname)")
+        return prompts.yes_no
 
     def _load_split(self, split: str) -> list[Sample]:
         samples = []

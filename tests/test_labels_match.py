@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from selfsynth.tasks.cub200 import CUB_ALIASES, class_display_name
-from selfsynth.tasks.fgvc_aircraft import FGVC_ALIASES
+from selfsynth.tasks.aliases import load_aliases
+from selfsynth.tasks.cub200 import class_display_name
 from selfsynth.tasks.labels import confusers_for, match, normalize_label, paper_match
-from selfsynth.tasks.stanford_dogs import DOG_ALIASES, breed_from_folder
+from selfsynth.tasks.stanford_dogs import breed_from_folder
+
+CUB_ALIASES = load_aliases("cub200")
+FGVC_ALIASES = load_aliases("fgvc_aircraft")
+DOG_ALIASES = load_aliases("stanford_dogs")
 
 
 def test_paper_rule_is_digit_blind():
