@@ -100,3 +100,23 @@ def run(config) -> dict[str, Any]:
         print(f"selfsynth run: --limit {config.limit}: results are for a subset and not comparable to the paper", file=sys.stderr)
     runner = runner_cls(config, task, store, cache, config.model)
     return runner.run()
+
+
+def read_answers(task_name: str, answers: list[str], root: str | None = None, options: dict[str, Any] | None = None,
+                 label: str | None = None) -> list[dict[str, Any]]:
+    """Per answer, what each accuracy rule reads from it (``selfsynth match``): ours, the verdict,
+    why, and every class mention with the cue that negates it; the published rule, every class it
+    credits. With ``label``, both rules' verdicts on it."""
+    task = build_task(task_name, root, options)
+    reader = task.answer_reader()
+    if label is not None and label not in reader.classes:
+        raise UserError(f"--label {label!r} is not a class of task {task_name!r} (classes: {', '.join(reader.classes)})")
+    rows = []
+    for answer in answers:
+        reading = reader.read(answer)
+        ours, paper = reading.as_dict(), {"classes": reader.paper_classes(answer)}
+        if label is not None:
+            ours["match"] = reading.verdict == label
+            paper["match"] = bool(reader.paper_match(answer, label))
+        rows.append({"answer": answer, "label": label, "rule": reader.rule, "ours": ours, "paper": paper})
+    return rows

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("selfsynth.commands.run", "run or resume one method on one task: synthesize, train, evaluate per iteration"),
     "data": ("selfsynth.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
     "eval": ("selfsynth.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
+    "match": ("selfsynth.commands.match", "show which class each accuracy rule reads from answers (and, with --label, the verdicts)"),
     "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
     "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),

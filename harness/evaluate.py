@@ -1,13 +1,17 @@
 """Classification accuracy of one model on one task's samples (DESIGN §3).
 
-Each image gets the domain's evaluation question (``prompts.explain[0]``), answered greedily
-through ``selfsynth.generate`` (so answers are cached by model fingerprint + image + prompt). Every
-answer is scored twice: ``match`` (ours: digits kept, whole words, aliases, confusers) and
-``paper_match`` (the published rule). Writes, atomically, into ``out_dir``:
+Each image gets the task's evaluation question (``task.evaluation_question``: the domain's first
+``explain`` prompt; chest_xray asks its yes/no question), answered greedily through
+``selfsynth.generate`` (so answers are cached by model fingerprint + image + prompt). Every answer
+is scored twice by the task's reader (``task.answer_reader()``, ``selfsynth.tasks.labels``):
+``match`` (ours: the verdict the answer states, negations and aliases read) and ``paper_match``
+(the published rule). Writes, atomically, into ``out_dir``:
 
-- ``records.jsonl``: one row per sample: id, label, question, answer, match, paper_match
+- ``records.jsonl``: one row per sample: id, label, question, answer, match, paper_match, and
+  ``verdict`` (the class our rule read, or null)
 - ``metrics.json``: accuracy, accuracy_paper (+ bootstrap 95% CIs, fixed seed), per-class
-  accuracy, n, the model fingerprint, the prompt hash, and flags such as the FGVC warning.
+  accuracy, n, ``scoring_rule`` (our rule's version), the model fingerprint, the prompt hash,
+  ``skipped_images`` (unreadable images of the evaluated split), and flags such as the FGVC warning.
 """
 from __future__ import annotations
 
@@ -24,13 +28,8 @@ BOOTSTRAP_N = 1000
 
 def score(task, answer: str, label: str) -> tuple[bool, bool]:
     """(our match, the paper's match) for one answer."""
-    from selfsynth.tasks.labels import match, paper_match
-
-    if hasattr(task, "match"):
-        ours = task.match(answer, label)
-    else:  # a third-party task built on tasks.base.Task only
-        ours = match(answer, label, task.aliases(label))
-    return bool(ours), bool(paper_match(answer, label))
+    reader = task.answer_reader()
+    return reader.match(answer, label), bool(reader.paper_match(answer, label))
 
 
 def model_answers(task, samples: Sequence[Any], question: str, lm, args, cache=None, batch_size: int = 16) -> list[list[str]]:
@@ -70,7 +69,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Answer, score and record every sample; returns the metrics dict written to metrics.json
     (``extra`` keys, e.g. split and limit, are recorded alongside). ``prompts`` overrides the
-    task domain's prompts (the evaluation question is its first ``explain`` prompt)."""
+    task domain's prompts (``task.evaluation_question`` picks the question from them)."""
     from selfsynth.generate import GenArgs
     from selfsynth.metrics.accuracy import summarize
     from selfsynth.tasks.prompts import prompts_hash
@@ -79,20 +78,22 @@ def evaluate(
     if not samples:
         raise UserError(f"task {task.name}: no samples to evaluate")
     prompts = prompts if prompts is not None else task.prompts()
-    question = prompts.explain[0]
+    question = task.evaluation_question(prompts)
+    reader = task.answer_reader()
     args = GenArgs(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, num_samples=1, seed=0)
     answers = model_answers(task, samples, question, lm, args, cache=cache, batch_size=batch_size)
     records = []
     for sample, outs in zip(samples, answers):
         answer = outs[0]
-        ours, paper = score(task, answer, sample.label)
+        verdict = reader.read(answer).verdict
         records.append({
             "id": sample.id,
             "label": sample.label,
             "question": question,
             "answer": answer,
-            "match": ours,
-            "paper_match": paper,
+            "match": verdict == sample.label,
+            "paper_match": bool(reader.paper_match(answer, sample.label)),
+            "verdict": verdict,
         })
     metrics = summarize(records, n_boot=BOOTSTRAP_N, seed=BOOTSTRAP_SEED)
     metrics.update({
@@ -100,9 +101,10 @@ def evaluate(
         "model_fingerprint": lm.fingerprint,
         "model_path": str(getattr(lm, "path", "")),
         "question": question,
+        "scoring_rule": reader.rule,
         "prompts_hash": prompts_hash(prompts),
         "max_new_tokens": max_new_tokens,
-        "skipped_images": len(getattr(task, "skipped", [])),
+        "skipped_images": skipped_images(task, (extra or {}).get("split", "test")),
         "flags": flags_for(task),
         **(extra or {}),
     })
@@ -110,6 +112,12 @@ def evaluate(
     write_jsonl(out / "records.jsonl", records)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def skipped_images(task, split: str) -> int:
+    """Unreadable images left out of ``split`` (not the other split's)."""
+    per_split = getattr(task, "skipped_in", None)  # DatasetTask; a plain Task records no split
+    return len(per_split(split)) if per_split is not None else len(getattr(task, "skipped", []))
 
 
 def flags_for(task) -> list[str]:

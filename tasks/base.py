@@ -29,6 +29,7 @@ class Prompts:
     explain: list[str]  # name + explanation
     cot: list[str]  # chain of thought
     label_sentence: str  # one sentence that states the label, "{label}" placeholder
+    yes_no: str | None = None  # a yes/no evaluation question, for tasks that ask one (chest_xray)
 
 
 class Task(abc.ABC):
@@ -53,6 +54,19 @@ class Task(abc.ABC):
     def aliases(self, label: str) -> tuple[str, ...]:
         """Other accepted spellings of ``label`` for ``selfsynth.tasks.labels.match``."""
         return ()
+
+    def answer_reader(self):
+        """How our accuracy rule reads an answer's verdict on this task (``selfsynth.tasks.labels``):
+        a ``ClassReader`` over ``class_names`` and ``aliases``, built once."""
+        if getattr(self, "_answer_reader", None) is None:
+            from selfsynth.tasks.labels import ClassReader
+
+            self._answer_reader = ClassReader({c: tuple(self.aliases(c)) for c in self.class_names()})
+        return self._answer_reader
+
+    def evaluation_question(self, prompts: Prompts) -> str:
+        """The question every test image is asked: the domain's first ``explain`` prompt."""
+        return prompts.explain[0]
 
     def open_image(self, sample: Sample):
         """The image the model sees (PIL, RGB); tasks override it for crops such as FGVC's banner."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Prompts, Sample, Task
@@ -115,8 +115,11 @@ class DatasetTask(Task):
     def aliases(self, label: str) -> tuple[str, ...]:
         return tuple(self._alias_table().get(label, ()))
 
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return {}
+    def _alias_table(self) -> Mapping[str, Iterable[str]]:
+        """The task's reviewed alias table, ``tasks/aliases/<name>.yaml`` (none: no aliases)."""
+        from selfsynth.tasks.aliases import load_aliases
+
+        return load_aliases(self.name)
 
     def confusers(self, label: str) -> tuple[str, ...]:
         """Other class names (and aliases) that contain ``label``; masked by ``labels.match``."""
@@ -128,10 +131,8 @@ class DatasetTask(Task):
         return cache[label]
 
     def match(self, answer: str, label: str) -> bool:
-        """Our accuracy rule for this task: aliases and confusers included."""
-        from selfsynth.tasks.labels import match
-
-        return match(answer, label, self.aliases(label), self.confusers(label))
+        """Our accuracy rule for this task: the verdict read over every class and alias is ``label``."""
+        return self.answer_reader().match(answer, label)
 
 
 def sorted_images(folder: Path) -> list[Path]:

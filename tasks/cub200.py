@@ -10,31 +10,11 @@ official archive puts beside the ``CUB_200_2011`` folder) are read on demand by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
 from selfsynth.tasks.common import DatasetTask, require
-
-# Corrections and common spellings for CUB's class names (label → aliases). Possessives
-# ("Anna's Hummingbird" for "Anna Hummingbird") are handled generically by labels.match.
-CUB_ALIASES: dict[str, tuple[str, ...]] = {
-    "Artic Tern": ("Arctic Tern",),
-    "Chuck will Widow": ("Chuck-will's-widow", "Chuck wills widow"),
-    "Geococcyx": ("Greater Roadrunner", "Roadrunner"),
-    "Sayornis": ("Say's Phoebe", "Phoebe"),
-    "Tree Sparrow": ("American Tree Sparrow",),
-    "Le Conte Sparrow": ("LeConte's Sparrow", "LeConte Sparrow"),
-    "Nelson Sharp tailed Sparrow": ("Nelson's Sparrow",),
-    "Cape Glossy Starling": ("Cape Starling",),
-    "Mockingbird": ("Northern Mockingbird",),
-    "Cardinal": ("Northern Cardinal",),
-    "Brown Creeper": ("Creeper",),
-    "Whip poor Will": ("Whip-poor-will", "Eastern Whip-poor-will"),
-    "Green Violetear": ("Mexican Violetear",),
-    "Louisiana Waterthrush": ("Louisiana Water Thrush",),
-    "Northern Waterthrush": ("Northern Water Thrush",),
-}
 
 
 def class_display_name(folder_name: str) -> str:
@@ -81,9 +61,6 @@ class Cub200Task(DatasetTask):
             rows = sorted(_read_table(path, 2), key=lambda r: int(r[0]))
             self._classes = [class_display_name(r[1].strip()) for r in rows]
         return list(self._classes)
-
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return CUB_ALIASES
 
     def _load_split(self, split: str) -> list[Sample]:
         folder = self.folder

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
@@ -26,35 +26,6 @@ PAPER_ACCURACY_WARNING = (
     "737-700/737-800 are indistinguishable and the number is meaningless here; use accuracy"
 )
 _warned = False
-
-# Other names for variants (label → aliases). Manufacturer prefixes need no alias: whole-word
-# matching finds "737-800" inside "Boeing 737-800".
-FGVC_ALIASES: dict[str, tuple[str, ...]] = {
-    "F/A-18": ("FA-18", "F-18", "CF-18"),
-    "F-16A/B": ("F-16", "F-16A", "F-16B"),
-    "Model B200": ("King Air B200", "Beechcraft B200", "B200"),
-    "DHC-8-100": ("Dash 8-100", "Dash 8 Q100", "Q100"),
-    "DHC-8-300": ("Dash 8-300", "Dash 8 Q300", "Q300"),
-    "DHC-6": ("Twin Otter",),
-    "DHC-1": ("Chipmunk",),
-    "DH-82": ("Tiger Moth",),
-    "E-170": ("Embraer 170", "ERJ-170"),
-    "E-190": ("Embraer 190", "ERJ-190"),
-    "E-195": ("Embraer 195", "ERJ-195"),
-    "EMB-120": ("Embraer 120", "Brasilia"),
-    "ERJ 135": ("Embraer 135",),
-    "ERJ 145": ("Embraer 145",),
-    "Il-76": ("Ilyushin 76",),
-    "Tu-134": ("Tupolev 134",),
-    "Tu-154": ("Tupolev 154",),
-    "Yak-42": ("Yakovlev 42",),
-    "An-12": ("Antonov 12",),
-    "L-1011": ("TriStar",),
-    "Cessna 208": ("Caravan",),
-    "Cessna 525": ("CitationJet",),
-    "BAE-125": ("Hawker 125", "BAe 125"),
-    "Eurofighter Typhoon": ("Typhoon",),
-}
 
 
 class FgvcAircraftTask(DatasetTask):
@@ -107,9 +78,6 @@ class FgvcAircraftTask(DatasetTask):
                         seen.update(v for _, v in self._read_pairs(split_file))
                 self._classes = sorted(seen)
         return list(self._classes)
-
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return FGVC_ALIASES
 
     def _load_split(self, split: str) -> list[Sample]:
         file_split = "trainval" if split == "train" else "test"

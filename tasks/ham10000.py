@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
@@ -24,15 +24,6 @@ DX_NAMES: dict[str, str] = {
     "mel": "Melanoma",
     "nv": "Melanocytic nevi",
     "vasc": "Vascular lesions",
-}
-HAM_ALIASES: dict[str, tuple[str, ...]] = {
-    "Actinic keratoses": ("actinic keratosis", "intraepithelial carcinoma", "Bowen's disease", "solar keratosis"),
-    "Basal cell carcinoma": ("basal-cell carcinoma", "basalioma"),
-    "Benign keratosis-like lesions": ("benign keratosis", "seborrheic keratosis", "seborrhoeic keratosis", "solar lentigo", "lichen planus-like keratosis"),
-    "Dermatofibroma": ("dermatofibromas", "fibrous histiocytoma"),
-    "Melanoma": ("malignant melanoma",),
-    "Melanocytic nevi": ("melanocytic nevus", "melanocytic naevus", "nevus", "naevus"),
-    "Vascular lesions": ("vascular lesion", "angioma", "hemangioma", "angiokeratoma", "pyogenic granuloma"),
 }
 REQUIRED_COLUMNS = ("lesion_id", "image_id", "dx")
 
@@ -50,9 +41,6 @@ class Ham10000Task(DatasetTask):
 
     def class_names(self) -> list[str]:
         return [DX_NAMES[k] for k in sorted(DX_NAMES)]
-
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return HAM_ALIASES
 
     @property
     def metadata_path(self) -> Path:

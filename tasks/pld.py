@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
@@ -113,13 +113,21 @@ class PldTask(DatasetTask):
     def class_names(self) -> list[str]:
         return [class_display_name(f) for f in self.class_folders()]
 
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        table: dict[str, list[str]] = {}
-        for folder in self.class_folders():
-            if folder.partition("___")[2].lower() == "healthy":
-                crop = crop_name(folder)
-                table[class_display_name(folder)] = [f"healthy {crop}", f"healthy {crop} leaf"]
-        return table
+    def answer_reader(self):
+        """Our rule with two-part names: a class is named by its crop and its disease, in either
+        order ("a healthy bell pepper leaf"), with the aliases of ``tasks/aliases/pld.yaml``."""
+        if getattr(self, "_answer_reader", None) is None:
+            from selfsynth.tasks.aliases import load_alias_file
+            from selfsynth.tasks.labels import ClassReader
+
+            table = load_alias_file(self.name)
+            parts = {}
+            for folder in self.class_folders():
+                name, crop = class_display_name(folder), crop_name(folder)
+                parts[name] = (crop, name[len(crop):].strip())
+            self._answer_reader = ClassReader({c: tuple(self.aliases(c)) for c in self.class_names()}, parts,
+                                              {"crop": table["crops"], "disease": table["diseases"]})
+        return self._answer_reader
 
     def planned_sizes(self, total: int, n_classes: int = 1) -> tuple[int, int]:
         """(train, test) counts for ``total`` available images (see module doc); when scaled,

@@ -8,67 +8,13 @@ names; aliases add the names breeders use today.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
 from selfsynth.tasks.common import DatasetTask, require
-
-DOG_ALIASES: dict[str, tuple[str, ...]] = {
-    "Blenheim spaniel": ("Cavalier King Charles Spaniel", "King Charles Spaniel"),
-    "Sealyham terrier": ("Sealyham",),
-    "Mexican hairless": ("Xoloitzcuintli", "Xoloitzcuintle", "Xolo"),
-    "Japanese spaniel": ("Japanese Chin",),
-    "Pekinese": ("Pekingese",),
-    "Maltese dog": ("Maltese",),
-    "Boston bull": ("Boston Terrier",),
-    "Lhasa": ("Lhasa Apso",),
-    "Brittany spaniel": ("Brittany",),
-    "clumber": ("Clumber Spaniel",),
-    "English springer": ("English Springer Spaniel",),
-    "malamute": ("Alaskan Malamute",),
-    "Eskimo dog": ("Canadian Eskimo Dog",),
-    "Leonberg": ("Leonberger",),
-    "Brabancon griffon": ("Brussels Griffon", "Griffon Bruxellois", "Petit Brabancon"),
-    "Pembroke": ("Pembroke Welsh Corgi", "Corgi"),
-    "Cardigan": ("Cardigan Welsh Corgi",),
-    "African hunting dog": ("African Wild Dog", "Painted Dog"),
-    "Walker hound": ("Treeing Walker Coonhound", "Walker Coonhound"),
-    "redbone": ("Redbone Coonhound",),
-    "bluetick": ("Bluetick Coonhound",),
-    "black-and-tan coonhound": ("Black and Tan Coonhound",),
-    "basset": ("Basset Hound",),
-    "cairn": ("Cairn Terrier",),
-    "Airedale": ("Airedale Terrier",),
-    "Dandie Dinmont": ("Dandie Dinmont Terrier",),
-    "Doberman": ("Dobermann", "Doberman Pinscher"),
-    "wire-haired fox terrier": ("Wire Fox Terrier",),
-    "Scotch terrier": ("Scottish Terrier", "Scottie"),
-    "Staffordshire bullterrier": ("Staffordshire Bull Terrier",),
-    "American Staffordshire terrier": ("AmStaff",),
-    "EntleBucher": ("Entlebucher Mountain Dog", "Entlebucher Sennenhund"),
-    "Appenzeller": ("Appenzeller Sennenhund", "Appenzeller Mountain Dog"),
-    "kelpie": ("Australian Kelpie",),
-    "malinois": ("Belgian Malinois",),
-    "groenendael": ("Belgian Sheepdog", "Groenendael Belgian Shepherd"),
-    "German short-haired pointer": ("German Shorthaired Pointer",),
-    "bull mastiff": ("Bullmastiff",),
-    "chow": ("Chow Chow",),
-    "toy terrier": ("English Toy Terrier", "Toy Manchester Terrier"),
-    "Shih-Tzu": ("Shih Tzu",),
-    "Rhodesian ridgeback": ("Ridgeback",),
-    "Saint Bernard": ("St. Bernard", "St Bernard"),
-    "Great Pyrenees": ("Pyrenean Mountain Dog",),
-    "Greater Swiss Mountain dog": ("Greater Swiss Mountain Dog",),
-    "Old English sheepdog": ("Bobtail",),
-    "Shetland sheepdog": ("Sheltie",),
-    "Labrador retriever": ("Labrador",),
-    "Newfoundland": ("Newfie",),
-    "dhole": ("Asian Wild Dog",),
-    "Samoyed": ("Samoyede",),
-}
 
 
 def breed_from_folder(folder_name: str) -> str:
@@ -139,9 +85,6 @@ class StanfordDogsTask(DatasetTask):
                 require(self.root / "train_list.mat", "Stanford Dogs' train_list.mat (from lists.tar)")
             self._classes = [by_label[k] for k in sorted(by_label)]
         return list(self._classes)
-
-    def _alias_table(self) -> dict[str, Iterable[str]]:
-        return DOG_ALIASES
 
     def _load_split(self, split: str) -> list[Sample]:
         images_dir = self.images_dir

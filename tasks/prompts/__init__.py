@@ -2,7 +2,8 @@
 
 Every file has exactly these keys: ``describe`` (step 1 description prompts), ``simple``,
 ``explain`` and ``cot`` (question pools for steps 3+; ``explain[0]`` is the evaluation question)
-and ``label_sentence`` (one sentence stating the label, with a ``{label}`` placeholder).
+and ``label_sentence`` (one sentence stating the label, with a ``{label}`` placeholder). Optional:
+``yes_no``, a yes/no evaluation question for a task that asks one (chest_xray's ``question=yesno``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ PROMPT_DIR = Path(__file__).resolve().parent
 DOMAINS = ("bird", "dog", "aircraft", "leaf", "skin_lesion", "chest_xray", "toy")
 _LIST_KEYS = ("describe", "simple", "explain", "cot")
 _KEYS = (*_LIST_KEYS, "label_sentence")
+_OPTIONAL_KEYS = ("yes_no",)
 
 
 def prompt_path(domain: str) -> Path:
@@ -47,14 +49,14 @@ def _validate(domain: str, data: object, path: Path) -> Prompts:
     if not isinstance(data, dict):
         raise UserError(f"prompt file {path}: expected a mapping with keys {', '.join(_KEYS)}")
     missing = [k for k in _KEYS if k not in data]
-    unknown = sorted(set(data) - set(_KEYS))
+    unknown = sorted(set(data) - set(_KEYS) - set(_OPTIONAL_KEYS))
     if missing or unknown:
         parts = []
         if missing:
             parts.append(f"missing keys {', '.join(missing)}")
         if unknown:
             parts.append(f"unknown keys {', '.join(unknown)}")
-        raise UserError(f"prompt file {path}: {'; '.join(parts)} (expected exactly {', '.join(_KEYS)})")
+        raise UserError(f"prompt file {path}: {'; '.join(parts)} (expected exactly {', '.join(_KEYS)}; optional: {', '.join(_OPTIONAL_KEYS)})")
     for key in _LIST_KEYS:
         value = data[key]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
@@ -62,6 +64,9 @@ def _validate(domain: str, data: object, path: Path) -> Prompts:
     sentence = data["label_sentence"]
     if not isinstance(sentence, str) or "{label}" not in sentence:
         raise UserError(f"prompt file {path}: 'label_sentence' must be a string containing the placeholder {{label}}")
+    yes_no = data.get("yes_no")
+    if yes_no is not None and (not isinstance(yes_no, str) or not yes_no.strip()):
+        raise UserError(f"prompt file {path}: 'yes_no' must be a non-empty question")
     return Prompts(
         domain=domain,
         describe=[v.strip() for v in data["describe"]],
@@ -69,12 +74,14 @@ def _validate(domain: str, data: object, path: Path) -> Prompts:
         explain=[v.strip() for v in data["explain"]],
         cot=[v.strip() for v in data["cot"]],
         label_sentence=sentence.strip(),
+        yes_no=yes_no.strip() if yes_no else None,
     )
 
 
 def prompts_hash(prompts: Prompts) -> str:
     """Short content hash, recorded with results so a prompt change is visible."""
     payload = json.dumps(
-        {k: getattr(prompts, k) for k in _KEYS}, sort_keys=True, ensure_ascii=False
+        {k: getattr(prompts, k) for k in _KEYS} | {k: getattr(prompts, k) for k in _OPTIONAL_KEYS if getattr(prompts, k, None)},
+        sort_keys=True, ensure_ascii=False
     ).encode("utf-8")
     return hashlib.sha256(payload).hexdigest()[:12]
