@@ -350,6 +350,10 @@
       status.textContent = hits.length + " of " + index.uid.length + " test images match" +
         (hits.length > SAMPLE_PAGE ? "; showing " + ((page - 1) * SAMPLE_PAGE + 1) + "–" + ((page - 1) * SAMPLE_PAGE + shown.length) : "") + ".";
       status.dataset.count = String(hits.length);
+      if (p.get("sample")) {
+        status.append(" Showing one image from a link; ",
+          el("a", { href: hashWith({ sample: null, open: null, page: null }) }, "show all images with these filters"), ".");
+      }
       list.dataset.shown = String(shown.length);
       list.setAttribute("start", String((page - 1) * SAMPLE_PAGE + 1));
       const opened = [];
