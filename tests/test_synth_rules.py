@@ -1,6 +1,7 @@
 """Rewriting keep/append/drop, question draws, candidate choice and stage resume (no model needed)."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -131,6 +132,9 @@ def test_question_pools_hold_out_the_evaluation_question():
                       label_sentence="{label}.")
     assert question_pools(prompts) == {"simple": ["s1"], "explain": ["e2"], "cot": ["c1"]}
     assert question_pools(prompts, include_eval_question=True) == {"simple": ["s1", "e1"], "explain": ["e1", "e2"], "cot": ["c1"]}
+    # a yes/no evaluation question (chest x-ray) is held out too
+    yes_no = dataclasses.replace(prompts, cot=["c1", "Pneumonia? Answer yes or no."], yes_no="Pneumonia? Answer yes or no.")
+    assert question_pools(yes_no)["cot"] == ["c1"]
 
 
 def test_draw_questions_weights_and_no_repeats():

@@ -60,10 +60,11 @@ def image_rng(seed: int, stage: str, sample_id: str) -> random.Random:
 
 def question_pools(prompts: Any, include_eval_question: bool = False) -> dict[str, list[str]]:
     """The training question pools {"simple", "explain", "cot"} of ``prompts``, each without
-    duplicates. The evaluation question (``explain[0]``) is left out of every pool unless
-    ``include_eval_question`` (the paper's pools contain it; holding it out keeps the evaluation
-    question unseen in training)."""
-    held_out = set() if include_eval_question else {prompts.explain[0]}
+    duplicates. The evaluation questions (``explain[0]``, and the yes/no question where the domain
+    has one) are left out of every pool unless ``include_eval_question`` (the paper's pools contain
+    its evaluation question; holding it out keeps the evaluation question unseen in training)."""
+    evaluation = {prompts.explain[0], getattr(prompts, "yes_no", None)} - {None}
+    held_out = set() if include_eval_question else evaluation
     return {
         kind: [q for q in dict.fromkeys(getattr(prompts, kind)) if q not in held_out]
         for kind in ("simple", "explain", "cot")
