@@ -19,11 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("selfsynth.commands.data", "check a dataset folder: images per split, classes, unreadable files"),
     "eval": ("selfsynth.commands.eval", "accuracy of a model (+ adapter) on a task split: records.jsonl + metrics.json"),
     "match": ("selfsynth.commands.match", "show which class each accuracy rule reads from answers (and, with --label, the verdicts)"),
+    "concepts": ("selfsynth.commands.concepts", "step 0 on its own: class concepts from an LLM endpoint (cached, costed) or a descriptor file"),
+    "new-method": ("selfsynth.commands.new_method", "scaffold a method as an installable plugin package (runner, entry point, toy-world test)"),
     "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
     "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
-    "report": ("selfsynth.commands.report", "write a static HTML report of a run folder (tables, samples, synthesis, regression)"),
     "general-data": ("selfsynth.commands.general_data", "convert LLaVA-Instruct conversations (complex_reasoning_77k.json) into the general rows mixed 1:1 into training"),
+    "report": ("selfsynth.commands.report", "write a static HTML report of a run folder (tables, samples, synthesis, regression)"),
+    "general": ("selfsynth.commands.general", "general ability (Table 11) through lmms-eval's own benchmarks on local copies; change vs a base model"),
 }
 
 
