@@ -1,13 +1,23 @@
 """The Python API that every command wraps (as lm-eval's ``simple_evaluate``): a notebook calls
-the same functions the CLI does. Commands only parse flags, call one of these and print."""
+the same functions the CLI does. Commands only parse flags, call one of these and print.
+
+No task is known here by name: a task's defaults (root, model, concepts, a config preset) come
+from its ``run_preset``/``defaults`` hooks (``selfsynth.tasks.base.Task``).
+"""
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from selfsynth import config as cfg
 from selfsynth.errors import UserError
+from selfsynth.tasks.toy import ToyTask  # the embedded default task
+
+log = logging.getLogger(__name__)
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -21,63 +31,113 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def build_task(name: str, root: str | None, options: dict[str, Any] | None = None):
-    """The task ``name`` on ``root``; for toy without a root, the generated toy world."""
+def task_class(name: str):
     from selfsynth.registry import TASKS
 
-    task_cls = TASKS.get(name)
-    if root is None:
-        if name != "toy":
-            raise UserError(f"task {name!r} needs --root (the dataset folder)")
-        from selfsynth.toy import ensure_toy_world
+    return TASKS.get(name)
 
-        root = str(ensure_toy_world().dataset_root)
-    return task_cls(root, **(options or {}))
+
+def build_task(name: str, root: str | None, options: dict[str, Any] | None = None, cache_dir: str | None = None):
+    """The task ``name`` on ``root``; without a root, the task's default (e.g. the generated toy
+    world under ``cache_dir``). Options are checked before any default is built."""
+    task_cls = task_class(name)
+    options = task_cls.parse_options(options or {})
+    if root is None:
+        root = task_cls.defaults(cache_dir).root
+        if root is None:
+            raise UserError(f"task {name!r} needs --root (the dataset folder)")
+    return task_cls(root, **dataclasses.asdict(options))
 
 
 def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any] | None = None):
-    """defaults < toy preset (task toy) < YAML < flags."""
+    """defaults < the task's preset < YAML < flags. Every check that needs no data runs here (the
+    config's fields, the task's options), so a mistake fails before a model or dataset loads."""
     from selfsynth.runner import RunConfig
 
     overrides = overrides or {}
     first = cfg.resolve(RunConfig, config_file, overrides)
-    preset = None
-    if first.task == "toy":
-        from selfsynth.presets import TOY_RUN_PRESET
-
-        preset = TOY_RUN_PRESET
-    return cfg.resolve(RunConfig, config_file, overrides, base=preset)
+    task_cls = task_class(first.task)
+    config = cfg.resolve(RunConfig, config_file, overrides, base=task_cls.run_preset())
+    task_cls.parse_options(parse_options(config.task_options))
+    return config
 
 
-def prepare_run(config):
-    """Fill toy defaults, build the task, open store and cache. Returns (config, task, store, cache)."""
-    import dataclasses
-
-    from selfsynth.cache import ResponseCache
-    from selfsynth.store import RunStore
-
-    if config.task == "toy" and (config.root is None or config.model is None):
-        from selfsynth.toy import ensure_toy_world
-
-        world = ensure_toy_world(config.toy_cache)
-        train = config.train
-        if train.general_data is None:
-            train = dataclasses.replace(train, general_data=str(world.general_path))
-        config = dataclasses.replace(
-            config,
-            root=config.root or str(world.dataset_root),
-            model=config.model or str(world.model_path),
-            concepts=config.concepts or str(Path(world.dataset_root) / "concepts.json"),
-            train=train,
-        )
+def fill_defaults(config):
+    """``config`` with root, model, concepts and general data the user left out filled from the
+    task's defaults (which may build them, as the toy world is built on first use)."""
+    if config.root is not None and config.model is not None:
+        return config
+    defaults = task_class(config.task).defaults(config.toy_cache)
+    config = dataclasses.replace(
+        config,
+        root=config.root or defaults.root,
+        model=config.model or defaults.model,
+        concepts=config.concepts or defaults.concepts,
+        train=dataclasses.replace(config.train, general_data=config.train.general_data or defaults.general_data),
+    )
     if config.root is None:
         raise UserError(f"task {config.task!r} needs --root (the dataset folder)")
     if config.model is None:
-        raise UserError("--model is required for tasks other than toy (a local folder or hub id)")
+        raise UserError(f"task {config.task!r} needs --model (a local folder or hub id)")
+    return config
+
+
+def prepare_run(config):
+    """Fill defaults, build the task, open store and cache. Returns (config, task, store, cache)."""
+    from selfsynth.cache import ResponseCache
+    from selfsynth.store import RunStore
+
+    config = fill_defaults(config)
     task = build_task(config.task, config.root, parse_options(config.task_options))
-    store = RunStore(Path(config.out), experiment=config.experiment)
+    store = RunStore(Path(config.out), experiment=config.experiment, seed=config.seed)
     cache = ResponseCache(Path(config.out) / "cache.sqlite")
     return config, task, store, cache
+
+
+def check_inputs(config, task, runner_cls) -> None:
+    """Every input a run needs, checked before any model loads (a mistake costs seconds, not an
+    iteration): the model (a folder with config.json, a LoRA adapter folder with its base, or a hub
+    id, fetched now when online), the prompts file, and for a method that trains, the general
+    instruction data and the class concepts: a JSON file covering every class, or a key for the
+    concept LLM of step 0."""
+    import os
+
+    from selfsynth.models import resolve_model
+    from selfsynth.synth.concepts import load_concepts_json
+    from selfsynth.tasks.prompts import load_prompts
+
+    base, _ = resolve_model(config.model)
+    if not (base / "config.json").is_file():
+        raise UserError(f"--model {config.model}: {base} has no config.json (expected a model folder saved with "
+                        "save_pretrained, a LoRA adapter folder or a hub id)")
+    load_prompts(task.domain, config.prompts)
+    if not runner_cls.trains:
+        return
+    general = config.train.general_data
+    if general is not None and not Path(general).is_file():
+        raise UserError(f"--train.general_data {general}: file not found (expected JSONL of image/question/answer rows)")
+    make_concepts = f"`selfsynth concepts --task {config.task} --root {config.root} --out FILE`"
+    if config.concepts is not None:
+        if not Path(config.concepts).is_file():
+            raise UserError(f"--concepts {config.concepts}: file not found (make it with {make_concepts})")
+        load_concepts_json(config.concepts, task.class_names(), task.aliases, config.concepts_allow_missing)
+    elif runner_cls.uses_concepts and not os.environ.get(config.synth.concept_api_key_env):
+        raise UserError(
+            f"method {config.method!r} needs class concepts: pass --concepts FILE (made by {make_concepts}) or set "
+            f"${config.synth.concept_api_key_env} for the concept LLM {config.synth.concept_model!r}"
+        )
+
+
+def plugins_in_use(config, task, runner_cls) -> list[dict[str, Any]]:
+    """Provenance of the third-party method and task classes this run uses (none for built-ins)."""
+    from selfsynth.registry import METHODS, TASKS
+    from selfsynth.store import plugin_provenance
+
+    found = [
+        plugin_provenance(METHODS.entry_point_group, config.method, runner_cls),
+        plugin_provenance(TASKS.entry_point_group, config.task, type(task)),
+    ]
+    return [p for p in found if p is not None]
 
 
 def run(config) -> dict[str, Any]:
@@ -85,8 +145,9 @@ def run(config) -> dict[str, Any]:
     from selfsynth.models import model_fingerprint
     from selfsynth.registry import METHODS
 
+    runner_cls = METHODS.get(config.method)  # a mistyped method fails before any default is built
     config, task, store, cache = prepare_run(config)
-    runner_cls = METHODS.get(config.method)
+    check_inputs(config, task, runner_cls)
     unit = store.unit_dir(task.name, runner_cls.name or config.method)
     unit.mkdir(parents=True, exist_ok=True)
     store.write_manifest(
@@ -94,12 +155,102 @@ def run(config) -> dict[str, Any]:
         cfg.to_dict(config),
         seeds={"seed": config.seed},
         fingerprints={"base_model": model_fingerprint(config.model)},
-        extra={"limit": config.limit},
+        extra={"limit": config.limit, "plugins": plugins_in_use(config, task, runner_cls)},
+        # grading can be added to (or changed in) a finished run: it never alters its accuracy
+        extendable=("iterations", "judge", "fluency_model", "judging"),
     )
     if config.limit is not None:
         print(f"selfsynth run: --limit {config.limit}: results are for a subset and not comparable to the paper", file=sys.stderr)
     runner = runner_cls(config, task, store, cache, config.model)
     return runner.run()
+
+
+@dataclass
+class EvalConfig:
+    task: str = cfg.field(ToyTask.name, help="task name (see `selfsynth ls tasks`)")
+    model: str | None = cfg.field(None, help="model folder or hub id already in the local cache; default: the task's (toy: the toy base model)")
+    adapter: str | None = cfg.field(None, help="LoRA adapter folder applied on top of --model")
+    root: str | None = cfg.field(None, help="dataset folder; default: the task's (toy: the generated toy dataset)")
+    split: Literal["train", "test"] = cfg.field("test", help="which split to evaluate")
+    limit: int | None = cfg.field(None, help="seeded class-balanced subset of N samples, the one `selfsynth run --limit N` evaluates (recorded in metrics.json)", ge=1)
+    seed: int = cfg.field(0, help="seed of the --limit subset (the run's --seed)")
+    out: str | None = cfg.field(None, help="output folder (default runs/eval/<task>/<split>-<model fingerprint>)")
+    batch_size: int = cfg.field(16, help="generation batch size", ge=1)
+    max_new_tokens: int = cfg.field(256, help="answer length limit (paper: 256)", ge=1)
+    cache: str | None = cfg.field(None, help="response cache file (default <out>/cache.sqlite)")
+    task_options: list[str] = cfg.field(default_factory=list, help="task options as KEY=VALUE (see `selfsynth data`)")
+    prompts: str | None = cfg.field(None, help="YAML overriding the task domain's prompts (the question asked is its first explain prompt)")
+    toy_cache: str | None = cfg.field(None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
+
+    def __post_init__(self) -> None:
+        cfg.check_fields(self)
+
+
+def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
+    """Accuracy of a model (+ adapter) on a task split; returns (metrics, output folder). With a
+    limit, the samples are the seeded class-balanced subset a run with that seed evaluates."""
+    from selfsynth.cache import ResponseCache
+    from selfsynth.evaluate import evaluate as evaluate_samples
+    from selfsynth.models import load_model
+    from selfsynth.store import run_provenance
+    from selfsynth.tasks.base import split_seed, subset
+    from selfsynth.tasks.prompts import load_prompts
+
+    task_cls = task_class(config.task)
+    options = task_cls.parse_options(parse_options(config.task_options))
+    model, root = config.model, config.root
+    if model is None or root is None:
+        defaults = task_cls.defaults(config.toy_cache)
+        model, root = model or defaults.model, root or defaults.root
+    if model is None:
+        raise UserError(f"task {config.task!r} needs --model (a model folder or a hub id in the local cache)")
+    if root is None:
+        raise UserError(f"task {config.task!r} needs --root (the dataset folder)")
+    task = task_cls(root, **dataclasses.asdict(options))
+    prompts = load_prompts(task.domain, config.prompts)  # a bad file fails before the model loads
+    every = task.load(config.split)
+    samples = subset(every, config.limit, split_seed(config.seed, config.split))
+    if len(samples) < len(every):
+        log.warning("--limit %d: evaluating %d of %d %s samples; not a full-split number", config.limit, len(samples), len(every), config.split)
+    lm = load_model(model, adapter=config.adapter)
+    out = Path(config.out) if config.out else Path("runs") / "eval" / task.name / f"{config.split}-{lm.fingerprint[:12]}"
+    cache = ResponseCache(config.cache or out / "cache.sqlite")
+    metrics = evaluate_samples(
+        task, samples, lm, out, cache=cache, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+        extra={"split": config.split, "limit": config.limit, "seed": config.seed,
+               "root": str(task.root), "task_options": list(config.task_options), "prompts": config.prompts,
+               # a run's model evaluated here (e.g. on another task: transfer) records which run it is
+               "train_run": run_provenance(model)},
+        prompts=prompts,
+    )
+    return metrics, out
+
+
+def evaluate_like(baseline: str | Path, model: str, adapter: str | None = None, out: str | None = None,
+                  batch_size: int = 16, cache: str | None = None) -> tuple[dict[str, Any], Path]:
+    """Evaluate ``model`` (a model folder, hub id or LoRA adapter folder) the way the evaluation
+    folder ``baseline`` was made: its task, dataset folder, task options, split, subset, prompts
+    and answer length. ``selfsynth regress`` uses it to take a checkpoint as the candidate."""
+    from selfsynth.io import read_json
+
+    metrics_path = Path(baseline) / "metrics.json"
+    if not metrics_path.is_file():
+        raise UserError(f"{baseline}: expected an evaluation folder with metrics.json (made by `selfsynth eval`)")
+    recorded = read_json(metrics_path)
+    missing = [key for key in ("task", "root", "split") if not recorded.get(key)]
+    if missing:
+        raise UserError(
+            f"{metrics_path} does not record {', '.join(missing)}; evaluate the candidate with `selfsynth eval` "
+            "on the baseline's task, dataset and split, and pass that folder as the candidate"
+        )
+    generation = recorded.get("generation") or {}
+    config = EvalConfig(
+        task=recorded["task"], model=model, adapter=adapter, root=recorded["root"], split=recorded["split"],
+        limit=recorded.get("limit"), seed=recorded.get("seed") or 0, out=out, batch_size=batch_size,
+        max_new_tokens=generation.get("max_new_tokens", recorded.get("max_new_tokens", 256)), cache=cache,
+        task_options=list(recorded.get("task_options") or []), prompts=recorded.get("prompts"),
+    )
+    return evaluate(config)
 
 
 def read_answers(task_name: str, answers: list[str], root: str | None = None, options: dict[str, Any] | None = None,

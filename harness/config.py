@@ -19,14 +19,51 @@ import yaml
 from selfsynth.errors import UserError
 
 
-def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A documented dataclass field: ``lr: float = field(1e-5, help="peak learning rate")``."""
-    kwargs: dict[str, Any] = {"metadata": {"help": help}}
+_BOUNDS = {"gt": (">", lambda v, b: v > b), "ge": (">=", lambda v, b: v >= b),
+           "lt": ("<", lambda v, b: v < b), "le": ("<=", lambda v, b: v <= b)}
+
+
+def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
+          gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None) -> Any:
+    """A documented dataclass field: ``lr: float = field(1e-5, help="peak learning rate", gt=0)``.
+
+    ``gt``/``ge``/``lt``/``le`` are bounds that ``check_fields`` enforces when the config is built
+    (``None`` values are not checked: they mean "not set")."""
+    bounds = {name: value for name, value in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if value is not None}
+    kwargs: dict[str, Any] = {"metadata": {"help": help, "bounds": bounds}}
     if default_factory is not dataclasses.MISSING:
         kwargs["default_factory"] = default_factory
     else:
         kwargs["default"] = default
     return dataclasses.field(**kwargs)
+
+
+def check_fields(obj: Any) -> None:
+    """Raise ValueError when a field of the dataclass ``obj`` is outside its ``Literal`` choices or
+    its bounds. Config classes call it from ``__post_init__``, so a bad value fails when the config
+    is built (before any model loads), also when built from Python rather than from a file."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        choices = _choices(hints[f.name])
+        if choices is not None and value not in choices:
+            raise ValueError(f"{f.name} {value!r}: expected one of {', '.join(map(str, choices))}")
+        for name, bound in f.metadata.get("bounds", {}).items():
+            symbol, holds = _BOUNDS[name]
+            if not holds(value, bound):
+                raise ValueError(f"{f.name} {value!r}: expected {symbol} {bound}")
+
+
+def _choices(tp: Any) -> tuple[Any, ...] | None:
+    base, _ = _unwrap_optional(tp)
+    return typing.get_args(base) if typing.get_origin(base) is typing.Literal else None
+
+
+def _bounds_text(f: dataclasses.Field) -> str:
+    bounds = f.metadata.get("bounds", {})
+    return ", ".join(f"{_BOUNDS[name][0]} {value}" for name, value in bounds.items())
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -84,13 +121,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(value)
             return dict(value)
-        if typing.get_origin(base) is typing.Literal:
-            if value not in typing.get_args(base):
-                raise ValueError(value)
-            return value
+        if origin is typing.Literal:
+            choices = typing.get_args(base)
+            if value in choices:
+                return value
+            # YAML reads `bf16: true` as a bool; the choice is the string "true"
+            spelled = str(value).lower() if isinstance(value, bool) else value
+            if spelled in choices:
+                return spelled
+            raise ValueError(value)
     except (TypeError, ValueError):
-        expected = getattr(base, "__name__", str(base))
-        raise UserError(f"{where}: {value!r} is not a valid {expected}") from None
+        if origin is typing.Literal:
+            expected = "one of " + ", ".join(map(str, typing.get_args(base)))
+        else:
+            expected = "a valid " + getattr(base, "__name__", str(base))
+        raise UserError(f"{where}: {value!r} is not {expected}") from None
     return value
 
 
@@ -107,7 +152,8 @@ def from_dict(cls: type, data: dict[str, Any] | None, source: str = "config") ->
         for key in unknown:
             close = difflib.get_close_matches(key, sorted(names), n=1)
             hints_text.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise UserError(f"{source}: unknown key(s) {', '.join(hints_text)} for {cls.__name__}")
+        valid = ", ".join(sorted(names)) or "none"
+        raise UserError(f"{source}: unknown key(s) {', '.join(hints_text)} for {cls.__name__} (valid: {valid})")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
@@ -172,8 +218,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
             add_arguments(parser, tp, prefix=f"{name}.")
             continue
         base, _ = _unwrap_optional(tp)
-        metavar = "BOOL" if base is bool else getattr(base, "__name__", "VALUE").upper()
+        choices = _choices(tp)
+        if choices is not None:
+            metavar = "{" + ",".join(map(str, choices)) + "}"
+        else:
+            metavar = "BOOL" if base is bool else getattr(base, "__name__", "VALUE").upper()
         default = f.default if f.default is not dataclasses.MISSING else "(computed)"
+        bounds = _bounds_text(f)
         flags = [f"--{name}"]
         if "_" in name:
             flags.append(f"--{name.replace('_', '-')}")
@@ -182,7 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
             dest=name,
             default=argparse.SUPPRESS,
             metavar=metavar,
-            help=f"{f.metadata.get('help', '')} (default: {default})",
+            help=f"{f.metadata.get('help', '')} (default: {default}{'; ' + bounds if bounds else ''})",
         )
 
 

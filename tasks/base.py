@@ -2,13 +2,22 @@
 
 A task reads one published dataset layout from a root folder and yields samples; it knows its
 class names and their aliases, and its domain's prompts (kept as YAML under ``tasks/prompts/``).
+Its options are a typed dataclass (``Task.Options``), checked when the task is built; its defaults
+(root, model, concepts, a config preset) come from the ``run_preset``/``defaults`` hooks, so no
+code outside a task's module needs to know the task by name.
 """
 from __future__ import annotations
 
 import abc
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Sequence, TypeVar
+
+from selfsynth import config as cfg
+from selfsynth.errors import UserError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,17 +40,72 @@ class Prompts:
     label_sentence: str  # one sentence that states the label, "{label}" placeholder
     yes_no: str | None = None  # a yes/no evaluation question, for tasks that ask one (chest_xray)
 
+    def hidden_context(self, question: str, label: str, concepts: Sequence[str]) -> str:
+        """Step 3's user turn: a hidden context stating the label and the image's concepts, then
+        the question. (Changing the text: bump ``REWRITE_CONTEXT_VERSION`` in synth/rewrite.py.)"""
+        # kept short: it is prepended to every step-3 question, and small models pay per token
+        features = "; ".join(concepts) if concepts else "none noted"
+        return (
+            f"Hidden notes (use them, never mention them): {self.label_sentence.format(label=label)} "
+            f"Visible features: {features}.\n{question}"
+        )
+
+
+@dataclass
+class TaskOptions:
+    """Options of a task (``--option KEY=VALUE``, RunConfig ``task_options``). A task with options
+    subclasses this dataclass and names it as its ``Options``."""
+
+    def __post_init__(self) -> None:
+        cfg.check_fields(self)
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What a task supplies when the user leaves a setting out (``None``: nothing, ask the user)."""
+
+    root: str | None = None  # dataset folder
+    model: str | None = None  # base model folder or hub id
+    concepts: str | None = None  # class concepts JSON {class: [concepts]}
+    general_data: str | None = None  # general instruction rows mixed 1:1 into training
+
 
 class Task(abc.ABC):
     """Base class. Subclasses set ``name``/``domain`` and implement ``load``."""
 
     name: ClassVar[str] = ""
     domain: ClassVar[str] = ""
+    Options: ClassVar[type] = TaskOptions
+    # True when samples carry their image's true visible concepts (``image_concepts``)
+    has_image_concepts: ClassVar[bool] = False
 
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)
-        self.options = options
+        self.options = self.parse_options(options)
         self.skipped: list[str] = []  # corrupt/unreadable files passed over, with their paths
+
+    # -- options and defaults ------------------------------------------------------------------
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> Any:
+        """``options`` (values may be strings, as typed on the command line) as ``cls.Options``; an
+        unknown key is a UserError that names the valid ones."""
+        return cfg.from_dict(cls.Options, options, f"task {cls.name!r} option")
+
+    @classmethod
+    def run_preset(cls) -> dict[str, Any]:
+        """RunConfig keys layered under the user's YAML and flags (defaults < preset < YAML < flags),
+        e.g. settings measured to suit a small model. Cheap: nothing is built."""
+        return {}
+
+    @classmethod
+    def defaults(cls, cache_dir: str | None = None) -> TaskDefaults:
+        """Root, model, concepts and general data for settings the user left out. May build what
+        it returns (the toy world) under ``cache_dir``; called only when something is missing."""
+        return TaskDefaults()
+
+    def image_concepts(self, sample: Sample) -> list[str]:
+        """The concepts truly visible in ``sample``'s image, for tasks with ``has_image_concepts``."""
+        raise UserError(f"task {self.name!r} has no per-image concepts; pass a concepts file")
 
     @abc.abstractmethod
     def load(self, split: str) -> list[Sample]:
@@ -79,3 +143,32 @@ class Task(abc.ABC):
         from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.domain)
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The subset seed of ``split``: the global seed for train, seed + 1 for test, so that a run's
+    test subset and ``selfsynth eval --limit`` with the same seed pick the same images."""
+    return seed + 1 if split == "test" else seed
+
+
+def subset(items: Sequence[T], limit: int | None, seed: int, label: Callable[[T], str] = lambda s: s.label) -> list[T]:
+    """A seeded class-balanced subset of at most ``limit`` items, in the original order: classes
+    take turns (sorted by name), each giving a random item of its own. The choice depends only on
+    the items' labels in order, so records written in sample order subset like the samples."""
+    if limit is not None and limit < 1:
+        raise UserError(f"limit {limit}: expected a positive number")
+    if limit is None or limit >= len(items):
+        return list(items)
+    by_class: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_class.setdefault(label(item), []).append(index)
+    rng = random.Random(seed)
+    for indices in by_class.values():
+        rng.shuffle(indices)
+    chosen: list[int] = []
+    queues = [by_class[name] for name in sorted(by_class)]
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    return [items[i] for i in sorted(chosen)]

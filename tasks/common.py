@@ -14,8 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from dataclasses import dataclass
+
+from selfsynth.config import field
 from selfsynth.errors import UserError
-from selfsynth.tasks.base import Prompts, Sample, Task
+from selfsynth.tasks.base import Prompts, Sample, Task, TaskOptions
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +49,18 @@ def image_is_readable(path: str | Path) -> bool:
         return False
 
 
-def as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in {"0", "false", "no", "off", ""}
-    return bool(value)
+@dataclass
+class DatasetOptions(TaskOptions):
+    """Options every dataset task accepts; a task with more subclasses this."""
+
+    verify: bool = field(True, help="check every image when a split is loaded and skip unreadable ones (see selfsynth.tasks.common)")
+    prompts: str | None = field(None, help="YAML file replacing the domain's built-in prompts")
 
 
 class DatasetTask(Task):
-    """Base for our dataset modules: caching, verification, prompts override, ``open_image``.
+    """Base for our dataset modules: caching, verification, prompts override, ``open_image``."""
 
-    Options every task accepts: ``verify`` (default true, see module doc) and ``prompts``
-    (path to a YAML file that replaces the domain's built-in prompts).
-    """
+    Options = DatasetOptions
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(Path(root).expanduser(), **options)
@@ -75,7 +78,7 @@ class DatasetTask(Task):
             raise UserError(f"unknown split {split!r} for task {self.name} (expected one of {', '.join(SPLITS)})")
         if split not in self._cache:
             samples = self._load_split(split)
-            if as_bool(self.options.get("verify", True)):
+            if self.options.verify:
                 samples = self._drop_unreadable(split, samples)
             self._cache[split] = samples
         return list(self._cache[split])
@@ -100,7 +103,7 @@ class DatasetTask(Task):
     def prompts(self) -> Prompts:
         from selfsynth.tasks.prompts import load_prompts
 
-        return load_prompts(self.domain, self.options.get("prompts"))
+        return load_prompts(self.domain, self.options.prompts)
 
     def open_image(self, sample: Sample):
         """The image as the model should see it (RGB). Subclasses crop or adjust here."""

@@ -17,12 +17,14 @@ checkout, where ``raw/color`` is preferred over ``grayscale``/``segmented``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfsynth.config import field
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
-from selfsynth.tasks.common import DatasetTask, is_image_file, require
+from selfsynth.tasks.common import DatasetOptions, DatasetTask, is_image_file, require
 
 DEFAULT_EXCLUDE = ("Blueberry___healthy",)
 PAPER_TRAIN, PAPER_TEST = 5279, 47523
@@ -45,22 +47,13 @@ def crop_name(folder: str) -> str:
     return " ".join(crop.replace(",", " ").split())
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
-
-
-def _as_int(value: Any, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"pld option {name}={value!r}: expected a whole number") from exc
-    if number < 1:
-        raise UserError(f"pld option {name}={value!r}: expected a positive number")
-    return number
+@dataclass
+class PldOptions(DatasetOptions):
+    seed: int = field(0, help="seed of the stratified train/test split")
+    train_size: int = field(PAPER_TRAIN, help="training images (scaled down with test_size when the folder holds fewer)", ge=1)
+    test_size: int = field(PAPER_TEST, help="test images (scaled down with train_size when the folder holds fewer)", ge=1)
+    classes: list[str] | None = field(None, help="class folders to use, comma-separated (default: all but exclude)")
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE), help="class folders left out when classes is not given")
 
 
 class PldTask(DatasetTask):
@@ -68,12 +61,13 @@ class PldTask(DatasetTask):
 
     name = "pld"
     domain = "leaf"
+    Options = PldOptions
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)
-        self.seed = int(options.get("seed", 0))
-        self.train_size = _as_int(options.get("train_size", PAPER_TRAIN), "train_size")
-        self.test_size = _as_int(options.get("test_size", PAPER_TEST), "test_size")
+        self.seed = self.options.seed
+        self.train_size = self.options.train_size
+        self.test_size = self.options.test_size
         self._folders: list[str] | None = None
         self._splits: dict[str, list[Sample]] | None = None
 
@@ -96,14 +90,14 @@ class PldTask(DatasetTask):
     def class_folders(self) -> list[str]:
         if self._folders is None:
             available = sorted(c.name for c in self.class_dir.iterdir() if c.is_dir() and "___" in c.name)
-            chosen = _as_list(self.options.get("classes"))
+            chosen = self.options.classes
             if chosen:
                 missing = [c for c in chosen if c not in available]
                 if missing:
                     raise UserError(f"{self.class_dir}: class folder(s) {', '.join(missing)} not found (available: {', '.join(available)})")
                 folders = chosen
             else:
-                exclude = set(_as_list(self.options["exclude"])) if "exclude" in self.options else set(DEFAULT_EXCLUDE)
+                exclude = set(self.options.exclude)
                 folders = [c for c in available if c not in exclude]
             if len(folders) < 2:
                 raise UserError(f"{self.class_dir}: need at least 2 class folders, found {len(folders)}")

@@ -2,16 +2,49 @@
 
 Per-image ground truth travels in ``Sample.metadata``: ``visible_concepts`` (phrased as in
 concepts.json) and ``attributes`` ({part: value or None when hidden}).
+
+The toy task is the embedded default: when a command leaves out the root, model, concepts or
+general data, ``ToyTask.defaults`` builds (once) the toy world and supplies them, and
+``ToyTask.run_preset`` holds the run settings measured to suit the toy model.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from selfsynth.errors import UserError
-from selfsynth.tasks.base import Sample
+from selfsynth.io import read_json, read_jsonl
+from selfsynth.tasks.base import Sample, TaskDefaults
 from selfsynth.tasks.common import DatasetTask, require
+
+# The paper's defaults target LLaVA-1.5-7B on GPUs. The toy base model is ~1 M parameters trained
+# on a 2-core CPU, where lr 1e-5 for 2 epochs would change nothing; this preset holds the
+# settings measured to teach it within about a minute per iteration.
+RUN_PRESET: dict[str, Any] = {
+    "iterations": 2,
+    "gen_batch_size": 32,
+    "eval_batch_size": 32,
+    "eval_max_new_tokens": 64,
+    "train": {
+        # measured on the toy model: lr 5e-3, r 16, batch 16, lm_head trained → species accuracy
+        # 0.0 → 0.53 in 150 steps (lr 3e-3, 120 steps: 0.41)
+        "learning_rate": 5e-3,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "per_device_batch_size": 16,
+        "train_lm_head": True,
+        "epochs": 2,
+    },
+    # toy answers are one or two short sentences: shorter generation budgets, bigger batches
+    "synth": {
+        # 3 prompts x 4 samples: selection precision on toy was 0.965 with 6 descriptions per image
+        "describe_samples": 4,
+        "describe_max_new_tokens": 64,
+        "rewrite_max_new_tokens": 64,
+        "reject_max_new_tokens": 64,
+        "batch_size": 64,
+    },
+}
 
 
 class ToyTask(DatasetTask):
@@ -19,6 +52,25 @@ class ToyTask(DatasetTask):
 
     name = "toy"
     domain = "toy"  # tasks/prompts/toy.yaml: the questions the toy base model was pre-trained on
+    has_image_concepts = True
+
+    @classmethod
+    def run_preset(cls) -> dict[str, Any]:
+        return RUN_PRESET
+
+    @classmethod
+    def defaults(cls, cache_dir: str | None = None) -> TaskDefaults:
+        """The generated toy world (built once under ``cache_dir``, default ~/.cache/selfsynth/toy)."""
+        from selfsynth.toy import ensure_toy_world
+
+        world = ensure_toy_world(cache_dir)
+        return TaskDefaults(
+            root=str(world.dataset_root), model=str(world.model_path),
+            concepts=str(Path(world.dataset_root) / "concepts.json"), general_data=str(world.general_path),
+        )
+
+    def image_concepts(self, sample: Sample) -> list[str]:
+        return list(sample.metadata.get("visible_concepts", []))
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)
@@ -26,10 +78,10 @@ class ToyTask(DatasetTask):
 
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
-            path = require(self.root / "toy_meta.json", "the toy world's toy_meta.json; build it with `selfsynth demo` or harness.toy")
+            path = require(self.root / "toy_meta.json", "the toy world's toy_meta.json; build it with `selfsynth toy`")
             try:
-                meta = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
+                meta = read_json(path)
+            except ValueError as exc:  # json.JSONDecodeError
                 raise UserError(f"{path} is not valid JSON: {exc}") from exc
             if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list) or not meta["classes"]:
                 raise UserError(f"{path}: expected an object with a non-empty 'classes' list")
@@ -50,27 +102,23 @@ class ToyTask(DatasetTask):
         classes = set(self.class_names())
         path = require(self.root / f"{split}.jsonl", f"the toy world's {split} rows (one JSON object per line)")
         samples = []
-        with open(path, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    sample_id, image, label = row["id"], row["image"], row["label"]
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise UserError(f"{path}:{lineno}: expected a JSON object with id, image, label ({exc})") from exc
-                if label not in classes:
-                    raise UserError(f"{path}:{lineno}: label {label!r} is not in toy_meta.json classes")
-                image_path = Path(image) if Path(image).is_absolute() else self.root / image
-                samples.append(
-                    Sample(
-                        id=str(sample_id),
-                        image_path=str(image_path.resolve()),
-                        label=label,
-                        metadata={
-                            "visible_concepts": list(row.get("visible_concepts", [])),
-                            "attributes": dict(row.get("attributes", {})),
-                        },
-                    )
+        for number, row in enumerate(read_jsonl(path), 1):
+            try:
+                sample_id, image, label = row["id"], row["image"], row["label"]
+            except (KeyError, TypeError) as exc:
+                raise UserError(f"{path}: row {number}: expected a JSON object with id, image, label ({exc})") from exc
+            if label not in classes:
+                raise UserError(f"{path}: row {number}: label {label!r} is not in toy_meta.json classes")
+            image_path = Path(image) if Path(image).is_absolute() else self.root / image
+            samples.append(
+                Sample(
+                    id=str(sample_id),
+                    image_path=str(image_path.resolve()),
+                    label=label,
+                    metadata={
+                        "visible_concepts": list(row.get("visible_concepts", [])),
+                        "attributes": dict(row.get("attributes", {})),
+                    },
                 )
+            )
         return samples

@@ -64,9 +64,15 @@ def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatc
     printed = capsys.readouterr().out
     assert "toy/test: n=3" in printed
     records = read_jsonl(out / "records.jsonl")
-    assert [r["id"] for r in records] == ["test_00001", "test_00002", "test_00003"]
+    # the run's test subset for --limit 3 --seed 0: one image from each of 3 classes, in split order
+    from selfsynth.tasks.base import split_seed, subset
+    from selfsynth.tasks.toy import ToyTask
+
+    expected = subset(ToyTask(toy_world.dataset_root).load("test"), 3, split_seed(0, "test"))
+    assert [r["id"] for r in records] == [s.id for s in expected]
+    assert len({r["label"] for r in records}) == 3
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["limit"] == 3 and metrics["root"] == str(toy_world.dataset_root)
+    assert metrics["limit"] == 3 and metrics["seed"] == 0 and metrics["root"] == str(toy_world.dataset_root)
 
 
 def test_eval_asks_the_overriding_prompts(toy_world, tmp_path, capsys):
@@ -93,6 +99,10 @@ def test_eval_asks_the_overriding_prompts(toy_world, tmp_path, capsys):
 
 
 def test_eval_user_errors(tmp_path, capsys):
+    for bad in ("0", "-2"):
+        assert main(["eval", "--task", "toy", "--limit", bad, "--toy_cache", str(tmp_path / "toy")]) == 2
+        assert "limit" in capsys.readouterr().err
+    assert not (tmp_path / "toy").exists()  # failed before the toy world was built
     assert main(["eval", "--task", "cub200", "--model", str(tmp_path)]) == 2
     assert "needs --root" in capsys.readouterr().err
     assert main(["eval", "--task", "cub200", "--root", str(tmp_path)]) == 2

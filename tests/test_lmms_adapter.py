@@ -58,7 +58,8 @@ def test_bridge_with_adapter_matches_eval(crown_root, toy_world, adapter_dir, tm
 
     bridge = SelfSynthLlava(pretrained=str(toy_world.model_path), peft=str(adapter_dir), batch_size="2")
     assert bridge.lm.fingerprint == model_fingerprint(toy_world.model_path, adapter_dir)
-    rows = rows_for(TASKS.get("toy")(crown_root), "test")[:6]
+    chosen = {r["id"] for r in records}  # eval's --limit subset, in split order
+    rows = [row for row in rows_for(TASKS.get("toy")(crown_root), "test") if row["id"] in chosen]
     bridge.task_dict = {"t": {"test": rows}}
     answers = bridge.generate_until(_requests(rows))
     assert answers == [r["answer"] for r in records]

@@ -10,10 +10,9 @@ import json
 from typing import Any
 
 
-
 def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name (see `selfsynth ls tasks`)")
-    parser.add_argument("--root", default=None, help="dataset folder; default for task toy: the generated toy world")
+    parser.add_argument("--root", default=None, help="dataset folder; default: the task's own (toy: the generated toy world)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="task option, repeatable (e.g. pld: seed=1, train_size=500, classes=A___b,C___d)")
     parser.add_argument("--json", action="store_true", help="print one JSON object: task, root, splits, num_classes, skipped")

@@ -19,10 +19,11 @@ def run(args: argparse.Namespace) -> int:
     from selfsynth.api import resolve_run_config
     from selfsynth.api import run as execute
     from selfsynth.reports.tables import accuracy_table, collect, render
+    from selfsynth.tasks.toy import ToyTask
 
     timings = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-        overrides = {"task": "toy", "method": method, "out": args.out, "iterations": args.iterations, "seed": args.seed}
+        overrides = {"task": ToyTask.name, "method": method, "out": args.out, "iterations": args.iterations, "seed": args.seed}
         if args.toy_cache is not None:
             overrides["toy_cache"] = args.toy_cache
         if args.limit is not None:

@@ -14,17 +14,21 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     cfg.add_arguments(parser, RunConfig)
     parser.add_argument("--output_path", dest="out", default=argparse.SUPPRESS, metavar="DIR", help="alias of --out")
     parser.add_argument("--json", action="store_true", help="print the results object as JSON")
+    parser.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
+                        help="print the resolved config (defaults < task preset < YAML < flags) as YAML and exit")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from selfsynth.runner import RunConfig
-
     from selfsynth.api import resolve_run_config
     from selfsynth.api import run as run_method
+    from selfsynth.runner import RunConfig
 
     config = resolve_run_config(args.config_file, cfg.overrides_from_args(args, RunConfig))
+    if args.print_config:
+        print(cfg.dump_yaml(config), end="")
+        return 0
     results = run_method(config)
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))

@@ -36,12 +36,7 @@ REWRITE_CONTEXT_VERSION = "rewrite-context-v2"
 
 def rewrite_prompt(question: str, label: str, concepts: Sequence[str], prompts: Prompts) -> str:
     """The user turn the model sees in step 3: hidden context, then the question."""
-    # kept short: it is prepended to every step-3 question, and small models pay per token
-    features = "; ".join(concepts) if concepts else "none noted"
-    return (
-        f"Hidden notes (use them, never mention them): {prompts.label_sentence.format(label=label)} "
-        f"Visible features: {features}.\n{question}"
-    )
+    return prompts.hidden_context(question, label, concepts)
 
 
 class LabelChecker:

@@ -136,8 +136,6 @@ def context_example(rng: random.Random, attrs: dict[str, str | None], name: str,
     The concepts are the image's visible attributes as step 2 would select them: sometimes a
     part dropped, a generic distractor added, or the order shuffled. The answer states the given
     name and describes the listed attributes, so the model learns to copy both from the context."""
-    from selfsynth.synth.rewrite import rewrite_prompt
-
     parts = [p for p in PARTS if attrs[p] is not None]
     if len(parts) > 2 and rng.random() < 0.25:
         parts.remove(rng.choice(parts))
@@ -149,7 +147,7 @@ def context_example(rng: random.Random, attrs: dict[str, str | None], name: str,
     question = rng.choice(prompts.simple + prompts.explain + prompts.cot)
     listed = {p: (attrs[p] if p in parts else None) for p in PARTS}
     answer = f"{prompts.label_sentence.format(label=name)} {caption(listed)}"
-    return rewrite_prompt(question, name, concepts, prompts), answer
+    return prompts.hidden_context(question, name, concepts), answer
 
 
 def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
