@@ -1,60 +1,488 @@
-"""Result tables from the run store: every number traces back to a results.json and its records."""
+"""The paper's tables from stored results only (no model is loaded): every number traces back to a
+``results.json`` (and its per-sample records), a ``general.json``, a ``select_eval.json`` or an
+evaluation's ``metrics.json``.
+
+``build_table(number, run_dirs)`` is the API (``selfsynth table`` and ``selfsynth reproduce`` call
+it); ``render(table, fmt)`` prints it. Tables:
+
+- ``1``: rows task × method (Base, NL, L+GE, Ours); accuracy per iteration, then EE, CS and FS of
+  each run's final iteration.
+- ``11``: general ability: base and fine-tuned models per benchmark, and the overall improvement.
+- ``12``: Ours vs w/o Filtering: accuracy and CS per iteration.
+- ``13``: concept-selection precision per text encoder (``selfsynth select-eval``).
+- ``transfer``: train task × evaluation task accuracy (``selfsynth eval`` of a run's model).
+
+Runs of several seeds are aggregated: a cell holds the mean, the sample standard deviation over
+seeds (n − 1) and, on request, a 95% t-interval over seeds. A cell with no stored result is "–".
+"""
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import Any, Iterable, Sequence
 
 from selfsynth.errors import UserError
 from selfsynth.io import read_json
 
+TABLES = ("1", "11", "12", "13", "transfer")
+FORMATS = ("md", "latex", "csv", "json")
+EMPTY = "–"
 METHOD_ORDER = ["base", "nl", "lge", "ours", "no_filter"]
+METHOD_NAMES = {"base": "Base", "nl": "NL", "lge": "L+GE", "ours": "Ours", "no_filter": "w/o Filtering"}
+TABLE1_METHODS = ("base", "nl", "lge", "ours")
+TABLE12_METHODS = ("ours", "no_filter")
+# DESIGN §3: the benchmarks of Table 11 in the paper's order, and the four whose relative change
+# is summed into "overall improvement"
+GENERAL_ORDER = ["mmstar", "seedbench_2_plus", "mmmu_val", "mme", "mmbench_en_dev"]
+OVERALL_BENCHMARKS = ("mmstar", "seedbench_2_plus", "mmbench_en_dev", "mme")
+ACCURACY_RULES = {
+    "accuracy": "accuracy: digit-preserving, word-boundary, alias-aware label match",
+    "accuracy_paper": "accuracy: the published rule (letters only, substring containment)",
+}
+# folders of a run that hold models, images or training data, never a result file
+_PRUNE = {"merged", "adapter", "model_images", "data", "train", "__pycache__", ".git"}
 
 
-def collect(out: str | Path, experiment: str = "default") -> pd.DataFrame:
-    """One row per (task, method, iteration) found under ``out/experiment``."""
-    root = Path(out) / experiment
-    if not root.is_dir():
-        raise UserError(f"{root}: no such run folder (expected --out DIR containing experiment {experiment!r})")
-    rows: list[dict[str, Any]] = []
-    for path in sorted(root.glob("*/*/results.json")):
-        results = read_json(path)
-        for record in results.get("iterations", []):
-            metrics = record.get("metrics") or {}
-            rows.append({
-                "task": results["task"],
-                "method": results["method"],
-                "iteration": record["iteration"],
-                "accuracy": metrics.get("accuracy"),
-                "accuracy_paper": metrics.get("accuracy_paper"),
-                "n": metrics.get("n"),
-                "limit": results.get("limit"),
-                "source": str(path.relative_to(Path(out))),
-            })
+# -- what is stored --------------------------------------------------------------------------------
+@dataclass
+class Store:
+    """Every result file found under the run folders, read once."""
+
+    iterations: list[dict[str, Any]] = field(default_factory=list)  # one per (run, iteration)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # one per results.json
+    general: list[dict[str, Any]] = field(default_factory=list)
+    selection: list[dict[str, Any]] = field(default_factory=list)
+    transfer: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _walk(root: Path) -> Iterable[tuple[Path, list[str]]]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _PRUNE and not d.startswith("."))
+        yield Path(folder), files
+
+
+def _seed_of(results: dict[str, Any]) -> int:
+    seed = results.get("seed", (results.get("config") or {}).get("seed", 0))
+    return int(seed) if seed is not None else 0
+
+
+def _judge_of(record: dict[str, Any], unit: Path) -> dict[str, Any] | None:
+    """The grading of one iteration: stored in results.json by `run --judge`, else the
+    judge_metrics.json a separate `selfsynth judge` wrote next to the iteration's records."""
+    if record.get("judge"):
+        return record["judge"]
+    path = unit / f"iter_{record['iteration']}" / "eval" / "judge_metrics.json"
+    return read_json(path) if path.is_file() else None
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return read_json(path)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg}); a result file was damaged") from None
+
+
+def load_store(run_dirs: Sequence[str | Path], experiment: str | None = None) -> Store:
+    """Read every results.json, general.json, select_eval.json and transfer metrics.json under
+    ``run_dirs`` (optionally only experiment ``experiment``)."""
+    from selfsynth.store import run_provenance
+
+    store = Store()
+    for run_dir in run_dirs:
+        root = Path(run_dir)
+        if not root.is_dir():
+            raise UserError(f"{root}: no such run folder (expected a folder written by `selfsynth run`)")
+        for folder, files in _walk(root):
+            inside_iteration = any(p.startswith("iter_") for p in folder.relative_to(root).parts)
+            if "results.json" in files:
+                _add_run(store, folder, _read_json(folder / "results.json"), experiment)
+            if "general.json" in files:
+                data = _read_json(folder / "general.json")
+                where = run_provenance(folder) or {}
+                if experiment is None or where.get("experiment") in (None, experiment):
+                    store.general.append({"path": folder / "general.json", "data": data, "run": where})
+            if "select_eval.json" in files:
+                data = _read_json(folder / "select_eval.json")
+                if experiment is None or data.get("experiment") in (None, experiment):
+                    store.selection.append(data)
+            if "metrics.json" in files and not inside_iteration and "records.jsonl" in files:
+                data = _read_json(folder / "metrics.json")
+                if data.get("train_run"):
+                    store.transfer.append(data)
+    return store
+
+
+def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str | None) -> None:
+    run_experiment = (results.get("config") or {}).get("experiment", "default")
+    if experiment is not None and run_experiment != experiment:
+        return
+    seed = _seed_of(results)
+    base = {"experiment": run_experiment, "task": results["task"], "method": results["method"], "seed": seed}
+    store.runs.append({**base, "limit": results.get("limit"), "n_test": results.get("n_test"), "path": unit / "results.json"})
+    records = results.get("iterations", [])
+    final = max((r["iteration"] for r in records), default=None)
+    for record in records:
+        metrics = record.get("metrics") or {}
+        judged = _judge_of(record, unit) or {}
+        identity = judged.get("judge") or {}
+        store.iterations.append({
+            **base,
+            "iteration": record["iteration"],
+            "final": record["iteration"] == final,
+            "accuracy": metrics.get("accuracy"),
+            "accuracy_paper": metrics.get("accuracy_paper"),
+            "n": metrics.get("n"),
+            "ee": judged.get("ee"),
+            "cs": judged.get("cs"),
+            "fs": judged.get("fs_mean"),
+            "judge": identity.get("judge"),
+            "judge_proxy": identity.get("proxy"),
+            "fluency_reference": (judged.get("fluency_reference") or {}).get("name"),
+        })
+
+
+# -- cells -----------------------------------------------------------------------------------------
+def cell(values: Iterable[float | None], ci: bool = False) -> dict[str, Any] | None:
+    """Mean, sample std (n − 1) and count of the non-missing values; with ``ci`` a 95% t-interval
+    over them (Student's t with n − 1 degrees of freedom). None when there is no value."""
+    data = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not data:
+        return None
+    n = len(data)
+    mean = sum(data) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in data) / (n - 1)) if n > 1 else None
+    out: dict[str, Any] = {"mean": mean, "std": std, "n": n}
+    if ci:
+        if n > 1:
+            from scipy import stats
+
+            half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+            out["ci95"] = [mean - half, mean + half]
+        else:
+            out["ci95"] = None
+    return out
+
+
+def format_cell(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return EMPTY
+    if not isinstance(value, dict):
+        return str(value)
+    text = f"{value['mean']:.{digits}f}"
+    if value.get("std") is not None:
+        text += f" ± {value['std']:.{digits}f}"
+    if value.get("ci95"):
+        low, high = value["ci95"]
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+@dataclass
+class Table:
+    number: str
+    title: str
+    columns: list[str]  # in display order; key columns first
+    rows: list[dict[str, Any]]  # column -> text key or cell dict (or None: no data)
+    footer: list[str]
+    digits: dict[str, int] = field(default_factory=dict)  # decimals per column (default 3)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON rows: every column, cells as {mean, std, n[, ci95]} or null."""
+        return [{c: row.get(c) for c in self.columns} for row in self.rows]
+
+
+# -- the tables ------------------------------------------------------------------------------------
+def method_sort_key(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def display_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def _experiments(rows: list[dict[str, Any]]) -> bool:
+    return len({r["experiment"] for r in rows}) > 1
+
+
+def _groups(rows: list[dict[str, Any]], methods: Sequence[str] | None) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if methods is None or row["method"] in methods:
+            groups.setdefault((row["experiment"], row["task"], row["method"]), []).append(row)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], method_sort_key(kv[0][2]))))
+
+
+def _per_iteration(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[int, dict[str, Any] | None]:
+    by_iteration: dict[int, list[float | None]] = {}
+    for row in rows:
+        by_iteration.setdefault(row["iteration"], []).append(row[metric])
+    return {it: cell(values, ci) for it, values in sorted(by_iteration.items())}
+
+
+def _final(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[str, Any] | None:
+    last = max(r["iteration"] for r in rows)
+    return cell((r[metric] for r in rows if r["iteration"] == last), ci)
+
+
+def table_1(store: Store, metric: str = "accuracy", ci: bool = False, methods: Sequence[str] = TABLE1_METHODS) -> Table:
+    groups = _groups(store.iterations, methods)
+    iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
+    acc_columns = [f"iter {i}" for i in iterations]
+    keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
+    rows = []
+    for (experiment, task, method), members in groups.items():
+        row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
+                               "seeds": len({m["seed"] for m in members})}
+        for it, value in _per_iteration(members, metric, ci).items():
+            row[f"iter {it}"] = value
+        row.update({"EE": _final(members, "ee", ci), "CS": _final(members, "cs", ci), "FS": _final(members, "fs", ci)})
+        rows.append(row)
+    footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
+    footer.insert(0, f"iter r: {metric} after iteration r (iter 0: the base model); EE, CS, FS: each run's final iteration (FS: perplexity, lower is better)")
+    return Table("1", "Table 1: accuracy per iteration and explanation quality", keys + acc_columns + ["EE", "CS", "FS"],
+                 rows, footer, digits={"FS": 2})
+
+
+def table_12(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
+    groups = _groups(store.iterations, TABLE12_METHODS)
+    iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
+    keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
+    rows = []
+    for (experiment, task, method), members in groups.items():
+        row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
+                               "seeds": len({m["seed"] for m in members})}
+        for it, value in _per_iteration(members, metric, ci).items():
+            row[f"iter {it}"] = value
+        for it, value in _per_iteration(members, "cs", ci).items():
+            row[f"CS iter {it}"] = value
+        rows.append(row)
+    footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
+    footer.insert(0, f"iter r: {metric} after iteration r; CS iter r: cognition score of iteration r's answers")
+    columns = keys + [f"iter {i}" for i in iterations] + [f"CS iter {i}" for i in iterations]
+    return Table("12", "Table 12: Ours vs w/o Filtering", columns, rows, footer)
+
+
+def _general_row_key(entry: dict[str, Any]) -> tuple[str, str, str]:
+    data, where = entry["data"], entry["run"]
+    task = where.get("task") or data.get("task") or "–"
+    iteration = where.get("iteration", data.get("iteration"))
+    method = where.get("method") or data.get("method")
+    if iteration == 0 or method == "base":
+        model = "Base"
+    elif method:
+        model = f"{display_name(method)}" + (f" (iter {iteration})" if iteration is not None else "")
+    else:
+        model = str(data.get("model") or entry["path"].parent)
+    return where.get("experiment") or "default", task, model
+
+
+def _headline(data: dict[str, Any], name: str) -> float | None:
+    entry = (data.get("benchmarks") or {}).get(name)
+    if isinstance(entry, dict):
+        value = entry.get("headline")
+    else:
+        value = entry
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def overall_improvement(base: dict[str, float | None], tuned: dict[str, float | None]) -> float | None:
+    """DESIGN §3: the sum over MMStar, SEED-2-Plus, MMBench and MME-cognition of the relative
+    change vs base, in %; None when one of the four is missing on either side."""
+    total = 0.0
+    for name in OVERALL_BENCHMARKS:
+        b, t = base.get(name), tuned.get(name)
+        if b is None or t is None or b == 0:
+            return None
+        total += (t - b) / b * 100.0
+    return total
+
+
+def table_11(store: Store, ci: bool = False) -> Table:
+    names = sorted({n for e in store.general for n in (e["data"].get("benchmarks") or {})},
+                   key=lambda n: (GENERAL_ORDER.index(n) if n in GENERAL_ORDER else len(GENERAL_ORDER), n))
+    by_seed: dict[tuple[str, str, str], dict[Any, dict[str, Any]]] = {}
+    for entry in store.general:
+        # every method's run evaluates the same base model: one entry per seed, not per method
+        by_seed.setdefault(_general_row_key(entry), {}).setdefault(entry["run"].get("seed"), entry)
+    grouped = {key: list(entries.values()) for key, entries in by_seed.items()}
+    # per (experiment, task, seed): the base model's headlines, for the improvement of the others
+    base_of: dict[tuple[str, str, Any], dict[str, float | None]] = {}
+    for (experiment, task, model), entries in grouped.items():
+        if model == "Base":
+            for e in entries:
+                base_of[(experiment, task, e["run"].get("seed"))] = {n: _headline(e["data"], n) for n in names}
+    rows = []
+    for (experiment, task, model), entries in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "Base", kv[0][2])):
+        row: dict[str, Any] = {"experiment": experiment, "task": task, "model": model, "seeds": len(entries)}
+        for name in names:
+            row[name] = cell((_headline(e["data"], name) for e in entries), ci)
+        improvements = []
+        for e in entries:
+            stored = e["data"].get("overall_improvement")
+            if isinstance(stored, (int, float)):
+                improvements.append(float(stored))
+            elif model != "Base":
+                base = base_of.get((experiment, task, e["run"].get("seed")))
+                improvements.append(overall_improvement(base, {n: _headline(e["data"], n) for n in names}) if base else None)
+        row["overall improvement (%)"] = cell(improvements, ci)
+        rows.append(row)
+    keys = (["experiment"] if len({k[0] for k in grouped}) > 1 else []) + ["task", "model", "seeds"]
+    footer = ["headline metric per benchmark as lmms-eval scores it; MME: cognition score (max 800)",
+              "overall improvement: sum over MMStar, SEED-2-Plus, MMBench and MME-cognition of the relative change vs the base model, in %"]
+    metrics = sorted({f"{n}: {(e['data'].get('benchmarks') or {}).get(n, {}).get('metric')}" for e in store.general for n in names
+                      if isinstance((e["data"].get("benchmarks") or {}).get(n), dict) and (e["data"]["benchmarks"][n].get("metric"))})
+    if metrics:
+        footer.append("metrics: " + "; ".join(metrics))
+    limits = sorted({str(e["data"].get("limit")) for e in store.general if e["data"].get("limit") is not None})
+    footer.append(f"limit: {', '.join(limits)} samples per benchmark" if limits else "limit: none (full benchmarks)")
     if not rows:
-        raise UserError(f"{root}: no results.json found (run `selfsynth run` first)")
-    return pd.DataFrame(rows)
+        footer.append("no general.json found (run `selfsynth run --general` or `selfsynth general`)")
+    footer.append(_spread_line(ci))
+    digits = {n: 3 for n in names}
+    digits["overall improvement (%)"] = 2
+    return Table("11", "Table 11: general ability of base and fine-tuned models", keys + names + ["overall improvement (%)"],
+                 rows, footer, digits=digits)
 
 
-def accuracy_table(frame: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Methods × iterations of one metric per task (the layout of the paper's Table 1 rows)."""
-    table = frame.pivot_table(index=["task", "method"], columns="iteration", values=metric, aggfunc="first")
-    table.columns = [f"iter {c}" for c in table.columns]
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
-    table = table.reset_index()
-    table["_order"] = table["method"].map(lambda m: order.get(m, len(order)))
-    table = table.sort_values(["task", "_order", "method"]).drop(columns="_order")
-    return table.set_index(["task", "method"])
+def table_13(store: Store, ci: bool = False) -> Table:
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    images: dict[str, set[int]] = {}
+    for data in store.selection:
+        for encoder, result in (data.get("encoders") or {}).items():
+            grouped.setdefault((data.get("task", "–"), encoder), []).append({**result, "seed": data.get("seed")})
+        images.setdefault(data.get("task", "–"), set()).add(int(data.get("n_images", 0)))
+    rows = []
+    for (task, encoder), results in sorted(grouped.items()):
+        rows.append({
+            "task": task, "encoder": encoder, "seeds": len({r["seed"] for r in results}),
+            "precision": cell((r.get("precision") for r in results), ci),
+            "random selection": cell((r.get("random_precision") for r in results), ci),
+            "concepts per image": cell((r.get("concepts_per_image") for r in results), ci),
+        })
+    footer = ["precision: share of the concepts selected for an image that are truly visible in it "
+              "(toy: recorded visible concepts; CUB: per-image attribute annotations)",
+              "random selection: expected precision of a random subset of the class concepts"]
+    counts = ", ".join(f"{task} {'/'.join(map(str, sorted(n)))}" for task, n in sorted(images.items()))
+    footer.append(f"images per task: {counts}" if counts else "no select_eval.json found (run `selfsynth select-eval`)")
+    footer.append(_spread_line(ci))
+    return Table("13", "Table 13: concept-selection precision per text encoder",
+                 ["task", "encoder", "seeds", "precision", "random selection", "concepts per image"], rows, footer,
+                 digits={"concepts per image": 2})
 
 
-def render(table: pd.DataFrame, fmt: str = "github") -> str:
+def table_transfer(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
+    grouped: dict[tuple[str, str], dict[str, list[float | None]]] = {}
+    counts: dict[str, set[int]] = {}
+    for data in store.transfer:
+        origin = data["train_run"]
+        key = (origin.get("task") or "–", origin.get("method") or "–")
+        grouped.setdefault(key, {}).setdefault(data.get("task", "–"), []).append(data.get(metric))
+        counts.setdefault(data.get("task", "–"), set()).add(int(data.get("n", 0)))
+    # the diagonal: each train task's own final-iteration accuracy, from its runs
+    for (train_task, method), by_eval in grouped.items():
+        own = [r[metric] for r in store.iterations if r["task"] == train_task and r["method"] == method and r["final"]]
+        if own and train_task not in by_eval:
+            by_eval[train_task] = own
+    eval_tasks = sorted({t for by_eval in grouped.values() for t in by_eval})
+    rows = []
+    for (train_task, method), by_eval in sorted(grouped.items(), key=lambda kv: (kv[0][0], method_sort_key(kv[0][1]))):
+        row: dict[str, Any] = {"train task": train_task, "method": display_name(method)}
+        for task in eval_tasks:
+            row[f"eval {task}"] = cell(by_eval.get(task, []), ci)
+        rows.append(row)
+    footer = [f"{metric} of each train task's final model on each evaluation task (diagonal: the run's own test split)",
+              ACCURACY_RULES.get(metric, metric)]
+    sizes = ", ".join(f"{task} {'/'.join(map(str, sorted(n)))}" for task, n in sorted(counts.items()))
+    footer.append(f"transfer test samples: {sizes}" if sizes else "no transfer evaluation found (selfsynth eval --model <run>/iter_<K>/train/merged --out <run folder>/transfer/<train>__<eval>)")
+    footer.append(_spread_line(ci))
+    return Table("transfer", "Cross-dataset transfer: train task × evaluation task", ["train task", "method"] + [f"eval {t}" for t in eval_tasks],
+                 rows, footer)
+
+
+def _spread_line(ci: bool) -> str:
+    return "cells: mean ± std over seeds (n − 1)" + ("; [95% t-interval over seeds]" if ci else "") + "; –: no stored result"
+
+
+def _footer(store: Store, rows: list[dict[str, Any]], metric: str, ci: bool) -> list[str]:
+    judges = sorted({(r["judge"], bool(r["judge_proxy"])) for r in rows if r["judge"]})
+    if judges:
+        named = ", ".join(f"{name}{' (local proxy, not an LLM judge)' if proxy else ''}" for name, proxy in judges)
+        judge_line = f"EE/CS judge: {named}"
+        references = sorted({r["fluency_reference"] for r in rows if r["fluency_reference"]})
+        if references:
+            judge_line += f"; FS reference LM: {', '.join(references)}"
+    else:
+        judge_line = "EE/CS/FS: no judged iteration (selfsynth run --judge local|openai)"
+    units = {(r["experiment"], r["task"], r["method"], r["seed"]) for r in rows}
+    runs = [r for r in store.runs if (r["experiment"], r["task"], r["method"], r["seed"]) in units]
+    limits = sorted({str(r["limit"]) for r in runs if r["limit"] is not None})
+    full = any(r["limit"] is None for r in runs)
+    limit_line = ("limit: " + ", ".join(limits) + " images per split (a subset; not comparable to the paper)") if limits else "limit: none (full splits)"
+    if limits and full:
+        limit_line += "; some runs on full splits"
+    seeds = sorted({r["seed"] for r in rows})
+    n_by_task: dict[str, set[int]] = {}
+    for r in rows:
+        if r["n"] is not None:
+            n_by_task.setdefault(r["task"], set()).add(int(r["n"]))
+    samples = ", ".join(f"{task} {'/'.join(map(str, sorted(n)))}" for task, n in sorted(n_by_task.items()))
+    return [
+        judge_line,
+        ACCURACY_RULES.get(metric, metric),
+        limit_line,
+        f"seeds: {', '.join(map(str, seeds)) if seeds else '–'}",
+        f"test samples per task: {samples or '–'}",
+        _spread_line(ci),
+    ]
+
+
+def build_table(number: str, run_dirs: Sequence[str | Path], metric: str = "accuracy", ci: bool = False,
+                experiment: str | None = None, store: Store | None = None) -> Table:
+    """Table ``number`` (one of ``TABLES``) from the results stored under ``run_dirs``."""
+    number = str(number)
+    if number not in TABLES:
+        raise UserError(f"table {number!r}: expected one of {', '.join(TABLES)}")
+    if metric not in ACCURACY_RULES:
+        raise UserError(f"metric {metric!r}: expected one of {', '.join(ACCURACY_RULES)}")
+    store = store if store is not None else load_store(run_dirs, experiment)
+    if number in ("1", "12") and not store.iterations:
+        where = ", ".join(str(d) for d in run_dirs)
+        raise UserError(f"{where}: no results.json found (run `selfsynth run` first)")
+    if number == "1":
+        return table_1(store, metric, ci)
+    if number == "12":
+        return table_12(store, metric, ci)
+    if number == "11":
+        return table_11(store, ci)
+    if number == "13":
+        return table_13(store, ci)
+    return table_transfer(store, metric, ci)
+
+
+# -- output ----------------------------------------------------------------------------------------
+def render(table: Table, fmt: str = "md") -> str:
+    """The table as markdown (with title and footer), LaTeX (footer as a comment block), CSV or JSON."""
+    import json
+
+    import pandas as pd
+
+    if fmt == "json":
+        return json.dumps({"table": table.number, "title": table.title, "columns": table.columns,
+                           "rows": table.records(), "footer": table.footer}, indent=2, sort_keys=False)
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    text_rows = [[format_cell(row.get(c), table.digits.get(c, 3)) for c in table.columns] for row in table.rows]
+    frame = pd.DataFrame(text_rows, columns=table.columns)
     if fmt == "csv":
-        return table.to_csv()
+        return frame.to_csv(index=False)
     if fmt == "latex":
-        return table.to_latex(float_format="%.3f")
-    # a zero-shot method has no iterations ≥ 1: shown as "-", not as a number
-    frame = table.reset_index()
-    for column in table.columns:
-        frame[column] = [f"{v:.3f}" if pd.notna(v) else "-" for v in frame[column]]
-    return frame.to_markdown(tablefmt=fmt, index=False, disable_numparse=True)
+        from tabulate import tabulate
+
+        body = tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="latex_booktabs", disable_numparse=True)
+        return "\n".join([f"% {table.title}", body, *(f"% {line}" for line in table.footer)])
+    body = frame.to_markdown(index=False, tablefmt="github", disable_numparse=True) if table.rows else "(no rows)"
+    return "\n".join([f"**{table.title}**", "", body, "", *(f"- {line}" for line in table.footer)])

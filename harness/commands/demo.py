@@ -18,7 +18,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from selfsynth.api import resolve_run_config
     from selfsynth.api import run as execute
-    from selfsynth.reports.tables import accuracy_table, collect, render
+    from selfsynth.reports.tables import build_table, render
     from selfsynth.tasks.toy import ToyTask
 
     timings = {}
@@ -33,9 +33,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"== {method}: {config.iterations if method != 'base' else 0} iteration(s)", flush=True)
         execute(config)
         timings[method] = round(time.time() - started, 1)
-    frame = collect(args.out, "default")
-    print("\nToy world accuracy (word-boundary match) per method and iteration:")
-    print(render(accuracy_table(frame, "accuracy")))
+    print()
+    print(render(build_table("1", [args.out], experiment="default"), "md"))
     print("\nwall seconds per method (this invocation; resumed steps cost ~0):", timings)
     print(f"run folder: {args.out}  (re-print with: selfsynth table --out {args.out})")
     return 0

@@ -1,0 +1,111 @@
+"""Concept-selection precision per text encoder (Figure 5 / Table 13).
+
+For one task, the base model describes the training images (step 1, served from the response
+cache after the first encoder), then the information bottleneck selects each image's concepts
+(step 2) once per text encoder; precision is the share of selected concepts that are truly in the
+image (``selfsynth.metrics.concepts.concept_precision``):
+
+- tasks with per-image concepts (``has_image_concepts``, the toy world): the recorded visible
+  concepts, compared exactly;
+- CUB (a task with ``image_attributes``): its per-image attribute annotations ("blue wing color",
+  present and at least "probably" certain). A selected concept counts as visible when some
+  annotated attribute's words all occur in it, plural "s" ignored and the attribute kind words
+  (color, pattern, shape, ...) left out — "bright blue wings" matches "blue wing color". This
+  lexical mapping is ours; it undercounts paraphrases ("azure" for blue).
+
+Writes ``<out>/<experiment>/<task>/select_eval/seed_<s>/select_eval.json`` (read by Table 13).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from selfsynth.errors import UserError
+from selfsynth.metrics.concepts import concept_precision
+
+SCHEMA_VERSION = 1
+RESULT_FILE = "select_eval.json"
+# words of a CUB attribute that name its kind, not what is seen
+ATTRIBUTE_KIND_WORDS = frozenset({"color", "colour", "pattern", "shape", "size", "length", "primary", "has"})
+_WORD = re.compile(r"[a-z]+")
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _WORD.findall(text.lower())}
+
+
+def attribute_visible(concept: str, attributes: Sequence[str]) -> bool:
+    """Whether ``concept`` states one of the image's annotated ``attributes`` (rule in the module doc)."""
+    words = _stems(concept)
+    for attribute in attributes:
+        needed = _stems(attribute) - ATTRIBUTE_KIND_WORDS
+        if needed and needed <= words:
+            return True
+    return False
+
+
+def ground_truth(task) -> tuple[str, Any]:
+    """(description, precision function(sample, selected concepts) -> float) for ``task``."""
+    if getattr(task, "has_image_concepts", False):
+        return (f"{task.name} recorded visible concepts (exact match)",
+                lambda sample, selected: concept_precision(selected, task.image_concepts(sample)))
+    if hasattr(task, "image_attributes"):
+        def precision(sample, selected):
+            attributes = task.image_attributes(sample.id)
+            if not selected:
+                return 0.0
+            return sum(attribute_visible(c, attributes) for c in selected) / len(selected)
+
+        return f"{task.name} per-image attribute annotations (lexical match)", precision
+    raise UserError(f"task {task.name!r} has no per-image ground truth for concept selection "
+                    "(select-eval needs recorded visible concepts, as toy has, or attribute annotations, as cub200 has)")
+
+
+def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any], Path]:
+    """Run steps 0-2 of ``config`` (a ``RunConfig``; its method is ignored) once per encoder and
+    score the selections. Returns (the select_eval.json content, its path)."""
+    from selfsynth.api import prepare_run
+    from selfsynth.io import write_json
+    from selfsynth.registry import METHODS
+    from selfsynth.synth.select import random_precision
+
+    names = [e.strip() for e in encoders if e.strip()]
+    if not names:
+        raise UserError("--encoders: name at least one text encoder (e.g. all-MiniLM-L6-v2)")
+    config, task, store, cache = prepare_run(config)
+    truth_name, precision_of = ground_truth(task)  # fails before any model loads
+    runner_cls = METHODS.get("ours")
+    results: dict[str, Any] = {}
+    n_images = 0
+    for encoder in dict.fromkeys(names):
+        run_config = dataclasses.replace(config, synth=dataclasses.replace(config.synth, encoder=encoder))
+        runner = runner_cls(run_config, task, store, cache, run_config.model)
+        selected = runner.selected_concepts()
+        concepts = getattr(runner.class_concepts(), "concepts", {})
+        samples = [s for s in runner.train_samples if s.id in selected]
+        n_images = len(samples)
+        per_image = [precision_of(s, selected[s.id]) for s in samples]
+        baseline = [precision_of(s, concepts.get(s.label, [])) if not getattr(task, "has_image_concepts", False)
+                    else random_precision(concepts.get(s.label, []), task.image_concepts(s)) for s in samples]
+        results[encoder] = {
+            "precision": sum(per_image) / len(per_image) if per_image else None,
+            "random_precision": sum(baseline) / len(baseline) if baseline else None,
+            "concepts_per_image": sum(len(selected[s.id]) for s in samples) / len(samples) if samples else None,
+            "n_images": len(samples),
+            "select_file": str(runner.shared_dir() / "select.jsonl"),
+        }
+    out = {
+        "schema_version": SCHEMA_VERSION,
+        "task": task.name,
+        "experiment": config.experiment,
+        "seed": config.seed,
+        "limit": config.limit,
+        "n_images": n_images,
+        "ground_truth": truth_name,
+        "encoders": results,
+    }
+    path = store.unit_dir(task.name, "select_eval") / RESULT_FILE
+    write_json(path, out)
+    return out, path

@@ -1,0 +1,135 @@
+"""Figures beside the tables (matplotlib, Agg backend, each as PNG and SVG), from stored results:
+
+- ``accuracy_<task>``: accuracy per iteration, one line per method, a band of ± one standard
+  deviation over seeds (error bars where a method has one iteration);
+- ``cs_<task>``: the cognition score per iteration, the same way;
+- ``concept_precision``: Table 13's precision per text encoder and task, with the random-selection
+  baseline and error bars over seeds.
+
+Every figure has a title, labelled axes and a legend, so it reads without the table.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selfsynth.reports.tables import Store, cell, display_name, method_sort_key
+
+FORMATS = ("png", "svg")
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+    from selfsynth.io import atomic_open
+
+    paths = []
+    for fmt in FORMATS:
+        path = out_dir / f"{stem}.{fmt}"
+        with atomic_open(path, "wb", encoding=None) as handle:
+            fig.savefig(handle, format=fmt, bbox_inches="tight", dpi=150)
+        paths.append(path)
+    return paths
+
+
+def _safe_stem(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, stem_prefix: str) -> list[Path]:
+    """One figure per task: ``metric`` per iteration, mean over seeds with a ± std band."""
+    plt = _figure()
+    written: list[Path] = []
+    tasks = sorted({r["task"] for r in store.iterations})
+    for task in tasks:
+        rows = [r for r in store.iterations if r["task"] == task and r[metric] is not None]
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method in sorted({r["method"] for r in rows}, key=method_sort_key):
+            by_iteration: dict[int, list[float]] = {}
+            for r in rows:
+                if r["method"] == method:
+                    by_iteration.setdefault(r["iteration"], []).append(r[metric])
+            xs = sorted(by_iteration)
+            cells = [cell(by_iteration[x]) for x in xs]
+            means = [c["mean"] for c in cells]
+            spread = [c["std"] or 0.0 for c in cells]
+            seeds = max(c["n"] for c in cells)
+            name = f"{display_name(method)} (n={seeds} seed{'s' if seeds != 1 else ''})"
+            if len(xs) == 1:
+                ax.errorbar(xs, means, yerr=spread, fmt="o", capsize=4, label=name)
+            else:
+                (line,) = ax.plot(xs, means, marker="o", label=name)
+                ax.fill_between(xs, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)],
+                                color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_title(f"{task}: {label} per iteration (mean ± std over seeds)")
+        ax.set_xlabel("iteration (0 = base model)")
+        ax.set_ylabel(label)
+        ax.set_xticks(sorted({r["iteration"] for r in rows}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        written += _save(fig, out_dir, f"{stem_prefix}_{_safe_stem(task)}")
+        plt.close(fig)
+    return written
+
+
+def selection_plot(store: Store, out_dir: Path) -> list[Path]:
+    """Table 13 as grouped bars: precision per encoder for each task, random baseline as a marker."""
+    plt = _figure()
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for data in store.selection:
+        for encoder, result in (data.get("encoders") or {}).items():
+            grouped.setdefault((data.get("task", "–"), encoder), []).append(result)
+    if not grouped:
+        return []
+    tasks = sorted({t for t, _ in grouped})
+    encoders = sorted({e for _, e in grouped})
+    width = 0.8 / len(encoders)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) * len(encoders)), 4))
+    for k, encoder in enumerate(encoders):
+        xs, means, spread, randoms = [], [], [], []
+        for i, task in enumerate(tasks):
+            results = grouped.get((task, encoder))
+            if not results:
+                continue
+            precision = cell(r.get("precision") for r in results)
+            baseline = cell(r.get("random_precision") for r in results)
+            xs.append(i + (k - (len(encoders) - 1) / 2) * width)
+            means.append(precision["mean"] if precision else 0.0)
+            spread.append((precision or {}).get("std") or 0.0)
+            randoms.append(baseline["mean"] if baseline else None)
+        ax.bar(xs, means, width=width * 0.9, yerr=spread, capsize=4, label=encoder)
+        ax.scatter([x for x, r in zip(xs, randoms) if r is not None], [r for r in randoms if r is not None],
+                   marker="_", s=400, color="black", label="random selection" if k == 0 else None, zorder=3)
+    ax.set_xticks(range(len(tasks)))
+    ax.set_xticklabels(tasks)
+    ax.set_ylim(0, 1)
+    ax.set_title("Concept-selection precision per text encoder (mean ± std over seeds)")
+    ax.set_xlabel("task")
+    ax.set_ylabel("precision of selected concepts")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    written = _save(fig, out_dir, "concept_precision")
+    plt.close(fig)
+    return written
+
+
+def write_plots(store: Store, out_dir: str | Path, metric: str = "accuracy") -> list[Path]:
+    """Every figure the stored results allow, into ``out_dir``; returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = per_iteration_plot(store, metric, metric.replace("_", " "), out, "accuracy")
+    written += per_iteration_plot(store, "cs", "cognition score (CS)", out, "cs")
+    written += selection_plot(store, out)
+    return written
+
+
+
