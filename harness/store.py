@@ -1,4 +1,4 @@
-"""The run store: one folder per (experiment, task, method, iteration, step).
+"""The run store: one folder per (experiment, task, method[, seed], iteration, step).
 
 A step's folder is filled by its step function; the completion marker ``_done.json`` is written
 last (atomically), so a folder without it is an interrupted step: it is wiped and redone on the
@@ -46,6 +46,7 @@ class StepResult:
 class RunStore:
     root: Path
     experiment: str = "default"
+    seed: int | None = None  # runs of other seeds live side by side: <method>/seed_<s>/...
     computed: list[str] = field(default_factory=list)  # steps computed by this process, in order
     reused: list[str] = field(default_factory=list)  # finished steps skipped by this process
 
@@ -54,6 +55,8 @@ class RunStore:
 
     def unit_dir(self, task: str, method: str, iteration: int | None = None) -> Path:
         path = self.root / _safe(self.experiment) / _safe(task) / _safe(method)
+        if self.seed is not None:
+            path = path / f"seed_{int(self.seed)}"
         return path / f"iter_{iteration}" if iteration is not None else path
 
     def step_dir(self, task: str, method: str, iteration: int | None, step: str) -> Path:
@@ -129,6 +132,20 @@ class RunStore:
             manifest["created"] = time.time()
         write_json(path, manifest)
         return path
+
+
+def run_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
+    """For a path inside a run unit (e.g. ``<unit>/iter_<r>/train/merged``): the run's folder, task,
+    method, seed and iteration, from the unit's manifest; None for a path outside any run."""
+    path = Path(path).resolve()
+    iteration = next((int(p.name[5:]) for p in [path, *path.parents] if p.name.startswith("iter_") and p.name[5:].isdigit()), None)
+    for folder in [path, *path.parents][:6]:
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            run_config = read_json(manifest).get("config", {})
+            return {"run": str(folder), "task": run_config.get("task"), "method": run_config.get("method"),
+                    "seed": run_config.get("seed"), "iteration": iteration, "experiment": run_config.get("experiment")}
+    return None
 
 
 def package_versions() -> dict[str, str]:
