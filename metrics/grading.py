@@ -14,8 +14,8 @@ One library function, ``judge_evaluation``, is what both ``selfsynth judge`` (on
 Reference concepts per record (``References``): a concepts file ({class name: [concept, ...]},
 keys matched to labels as ``selfsynth.tasks.labels.normalize_label`` does, a leading "001." index
 tolerated) gives each record its class's concepts; on task toy each record gets its image's
-recorded ``visible_concepts`` (a record whose label differs from its image's is an error, so
-another toy world's concepts are never used). Every concept known to the task is the judges'
+recorded visible concepts (any task with ``has_image_concepts``; a record whose label differs
+from its image's is an error, so another toy world's concepts are never used). Every concept known to the task is the judges'
 concept pool.
 
 A ``Grader`` holds one judge and one fluency scorer; ``shared_grader`` keeps one per settings for
@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from selfsynth import config as cfg
 from selfsynth.cache import ResponseCache, canonical_json, file_sha256
@@ -73,7 +73,7 @@ class JudgeConfig(GradingSettings):
 
     judge: str = cfg.field("local", help=JUDGE_HELP)
     fluency_model: str = cfg.field(DEFAULT_REFERENCE, help=FLUENCY_MODEL_HELP)
-    limit: int | None = cfg.field(None, help="only the first N records (recorded in judge_metrics.json)", ge=1)
+    limit: int | None = cfg.field(None, help="a seeded class-balanced subset of N records, the one `selfsynth eval --limit N` picks (recorded in judge_metrics.json)", ge=1)
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -126,8 +126,9 @@ def references_from_file(path: str | Path, rows: list[dict[str, Any]], records: 
                       tuple(dict.fromkeys(pool)), f"concepts file {path}")
 
 
-def references_from_toy(task, rows: list[dict[str, Any]], records: Path) -> References:
-    """Each record's image's recorded visible concepts, from the toy ``task`` the records were made on."""
+def references_from_images(task, rows: list[dict[str, Any]], records: Path) -> References:
+    """Each record's image's recorded visible concepts (``task.image_concepts``), from the ``task``
+    (one with ``has_image_concepts``, e.g. toy) the records were made on."""
     from selfsynth.synth.concepts import load_concepts_json
 
     samples = {s.id: s for split in ("train", "test") for s in task.load(split)}
@@ -137,32 +138,32 @@ def references_from_toy(task, rows: list[dict[str, Any]], records: Path) -> Refe
         # another toy world has the same ids with other birds: a label mismatch gives it away
         if sample is None or sample.label != row["label"]:
             found = "no such image" if sample is None else f"its label there is {sample.label!r}"
-            raise UserError(f"{records}: record {row['id']!r} ({row['label']!r}) does not match the toy dataset at {task.root} "
+            raise UserError(f"{records}: record {row['id']!r} ({row['label']!r}) does not match the {task.name} dataset at {task.root} "
                             f"({found}); pass --root DIR of the dataset the records came from")
-        per_record.append(tuple(sample.metadata.get("visible_concepts", [])))
-    visible = [c for s in samples.values() for c in s.metadata.get("visible_concepts", [])]
+        per_record.append(tuple(task.image_concepts(sample)))
+    visible = [c for s in samples.values() for c in task.image_concepts(s)]
     class_concepts = load_concepts_json(task.class_concepts_path(), task.class_names()).concepts
     pool = visible + [c for values in class_concepts.values() for c in values]
     names = [*task.class_names(), *(str(r["label"]) for r in rows)]
     return References(per_record, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(pool)),
-                      f"toy visible_concepts of {task.root}")
+                      f"{task.name} visible_concepts of {task.root}")
 
 
 def recorded_source(records: Path) -> dict[str, Any]:
-    """Task and dataset folder the records were made on: metrics.json next to them (`selfsynth eval`),
+    """Task, dataset folder, split and seed the records were made on: metrics.json next to them (`selfsynth eval`),
     else the manifest.json of the run they belong to (``<method>[/seed_<s>]/iter_<r>/eval/records.jsonl``)."""
     found: dict[str, Any] = {}
     metrics = records.parent / "metrics.json"
     if metrics.is_file():
         data = _json_object(metrics, "the metrics.json written with the records")
-        found = {k: data[k] for k in ("task", "root") if data.get(k)}
+        found = {k: data[k] for k in ("task", "root", "split", "seed") if data.get(k) not in (None, "")}
     for folder in list(records.parents)[1:4]:
         manifest = folder / "manifest.json"
         if manifest.is_file():
             run_config = _json_object(manifest, "a run manifest").get("config", {})
             if isinstance(run_config, dict):
-                for k in ("task", "root"):
-                    if run_config.get(k):
+                for k in ("task", "root", "seed"):
+                    if run_config.get(k) not in (None, ""):
                         found.setdefault(k, run_config[k])
             break
     return found
@@ -181,20 +182,22 @@ def _json_object(path: Path, what: str) -> dict[str, Any]:
 def folder_references(task: str | None = None, concepts: str | None = None, root: str | None = None,
                       options: dict[str, str] | None = None) -> ReferenceSource:
     """The references of one evaluation folder as ``selfsynth judge`` resolves them: ``concepts``
-    file, else (task toy) the toy dataset at ``root`` or the one recorded with the records."""
+    file, else (a task with per-image concepts, e.g. toy) the dataset at ``root`` or the one
+    recorded with the records."""
 
     def resolve(rows: list[dict[str, Any]], records: Path) -> tuple[str | None, References]:
-        from selfsynth.api import build_task
+        from selfsynth.registry import TASKS
+        from selfsynth.tasks.base import build_task
 
         source = recorded_source(records)
         task_name = task or source.get("task")
         if concepts:
             return task_name, references_from_file(concepts, rows, records)
-        if task_name == "toy":
-            toy_root = root or source.get("root")
-            if toy_root is not None and not Path(toy_root).is_dir():
-                raise UserError(f"{records}: made on the toy dataset at {toy_root}, which is not there; pass --root DIR")
-            return task_name, references_from_toy(build_task("toy", toy_root, options or {}), rows, records)
+        if task_name and getattr(TASKS.get(task_name), "has_image_concepts", False):
+            data_root = root or source.get("root")
+            if data_root is not None and not Path(data_root).is_dir():
+                raise UserError(f"{records}: made on the {task_name} dataset at {data_root}, which is not there; pass --root DIR")
+            return task_name, references_from_images(build_task(task_name, data_root, options or {}), rows, records)
         what = f"task {task_name!r}" if task_name else f"{records} (no --task, and no task recorded with it)"
         raise UserError(f"{what}: pass --concepts FILE, a JSON object {{class name: [concept, ...]}} with each record's class concepts")
 
@@ -285,8 +288,12 @@ def judge_evaluation(
     rows = read_records(records)
     total = len(rows)
     if limit is not None and limit < total:
-        log.warning("limit %d: judging %d of %d records; not a full-split number", limit, limit, total)
-        rows = rows[:limit]
+        from selfsynth.tasks.base import split_seed, subset
+
+        # the subset `selfsynth eval --limit` takes of the same split with the same seed
+        made = recorded_source(records)
+        rows = subset(rows, limit, split_seed(int(made.get("seed") or 0), made.get("split") or "test"), label=lambda r: str(r["label"]))
+        log.warning("limit %d: judging %d of %d records; not a full-split number", limit, len(rows), total)
     out = Path(out_dir) if out_dir is not None else records.parent
     judge = grader.judge  # before the references: a mistyped judge fails before a toy world is built
     task, refs = references(rows, records)
@@ -389,13 +396,14 @@ def summary(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def grade_samples_references(task, samples: Sequence[Any], concepts: dict[str, list[str]] | None) -> ReferenceSource:
-    """References for a run's own evaluation records: toy images' visible concepts, else the run's
-    class concepts (``concepts``: {class: [concepts]}, from --concepts or step 0)."""
+def run_references(task, concepts: dict[str, list[str]] | None) -> ReferenceSource:
+    """References for a run's own evaluation records: the images' visible concepts (tasks with
+    ``has_image_concepts``, e.g. toy), else the run's class concepts (``concepts``: {class:
+    [concepts]}, from --concepts or step 0)."""
 
     def resolve(rows: list[dict[str, Any]], records: Path) -> tuple[str | None, References]:
-        if task.name == "toy":
-            return task.name, references_from_toy(task, rows, records)
+        if getattr(task, "has_image_concepts", False):
+            return task.name, references_from_images(task, rows, records)
         if not concepts:
             raise UserError(f"task {task.name!r}: grading needs class concepts (pass --concepts FILE)")
         per_record = []
