@@ -52,7 +52,8 @@ Rules:
 Reply with the list only."""
 
 _BULLET = re.compile(r"^\s*- (.+?)\s*$")
-_INDEX_PREFIX = re.compile(r"^\s*\d+\s*[.\-_ ]\s*")
+# CUB's "001." index; only before a letter, so FGVC's "737-800" stays whole
+_INDEX_PREFIX = re.compile(r"^\s*\d+\s*[.\-_ ]\s*(?=[^\W\d_])")
 
 
 def key_class_name(key: str) -> str:

@@ -6,13 +6,18 @@ its numbers are comparable with each other, not with an LLM judge's.
 
 The rule (version ``LOCAL_RUBRIC_VERSION``; its parameters are hashed into ``prompt_hash``):
 
-1. **Claims.** The answer is lower-cased and cut into sentences (``. ! ? ; :`` and newlines), then
-   into clauses at commas and at connectives (and, because, with, which, ...), so "a red crown
-   and a short beak" gives one clause per attribute. In each clause every class name of the task
-   (the record's label and ``JudgeContext.label_names``) is deleted, then every filler word (a
-   fixed stop-word list, and the words of the question). What is left, words in order, is the
-   clause's *claim*; a clause with nothing left only states a label ("This bird is a Crimson
-   Finch.") or is filler.
+1. **Claims.** The answer is lower-cased (apostrophe-like characters read as '), every class name
+   of the task (the record's label and ``JudgeContext.label_names``) is deleted — before any
+   splitting, so a name such as "black-and-tan coonhound" is never cut at its "and" — and the rest
+   is cut into sentences (``. ! ? ; :`` and newlines), then into clauses at commas and at
+   connectives (and, because, with, which, ...), so "a red crown and a short beak" gives one
+   clause per attribute. In each clause every filler word (a fixed stop-word list, and the words
+   of the question) is deleted. What is left, words in order, is the clause's *claim*; a clause
+   with nothing left only states a label ("This bird is a Crimson Finch.") or is filler. A claim
+   with a negation word ("no red crown", "does not have a short beak"), or a clause that continues
+   a denial with "or", "nor" or "with" ("no red crown or short beak"), is *negated*: it is
+   compared with the concepts without its negation words, and step 4 never counts it as
+   consistent (a proxy that knows only what an image shows cannot confirm an absence).
 2. **Attribute claims.** A claim is embedded and compared (cosine) with every known concept: the
    image's reference concepts plus ``JudgeContext.concept_pool`` (other classes' / other images'
    concepts). It counts as naming a visual attribute when its best similarity is at least
@@ -20,8 +25,9 @@ The rule (version ``LOCAL_RUBRIC_VERSION``; its parameters are hashed into ``pro
    0.7–1.0 against concepts of the same part, while filler such as "sure", "beautiful" or a class
    name stays below 0.5).
 3. **EE** = 1 when the answer has at least one attribute claim, else 0.
-4. **CS** = the fraction of attribute claims whose nearest known concept is one of the image's
-   reference concepts (rather than a concept of the pool that the image does not have); 0 when
+4. **CS** = the fraction of attribute claims that are not negated and whose nearest known concept
+   is one of the image's reference concepts (rather than a concept of the pool that the image
+   does not have); 0 when
    there is no attribute claim. The pool is what makes a wrong attribute ("short beak" on a
    long-beaked bird) lose: on its own, "short beak" is still 0.88-similar to "long beak". With
    an empty pool every attribute claim would count as consistent, so the CLI always passes the
@@ -37,6 +43,7 @@ import numpy as np
 
 from selfsynth.cache import canonical_json
 from selfsynth.config import field
+from selfsynth.tasks.labels import normalize_apostrophes
 from selfsynth.metrics.judges.base import (
     PARSE_ERROR,
     Judge,
@@ -46,11 +53,19 @@ from selfsynth.metrics.judges.base import (
     text_hash,
 )
 
-LOCAL_RUBRIC_VERSION = "local-proxy-v1"
+LOCAL_RUBRIC_VERSION = "local-proxy-v2"
 
 _SENTENCES = re.compile(r"[.!?;:\n]+")
 _CLAUSES = re.compile(r",|\b(?:and|or|but|because|since|as|while|whereas|which|with|so|due to|given that|thanks to)\b")
 _WORDS = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+# a denial runs on into the next clause when that clause starts with one of these
+# ("no red crown or short beak", "not a bird with a yellow crown"), not after a comma
+_NEGATION_CARRIERS = frozenset({"or", "nor", "with"})
+# a claim holding one of these (apostrophes dropped) denies its attribute
+NEGATION_WORDS = frozenset(
+    ["no", "not", "never", "none", "without", "neither", "nor", "lacks", "lack", "lacking", "absent", "cannot", "isnt",
+     "arent", "wasnt", "werent", "doesnt", "dont", "didnt", "hasnt", "havent", "hadnt", "cant", "wont", "nt"]
+)
 
 # Words that carry no visual attribute in an answer. Negations ("no", "not") are kept on purpose:
 # "no red crown" must not read as "red crown" with a filler word dropped.
@@ -67,7 +82,14 @@ class LocalJudgeConfig:
 
 
 def _normalize(text: str) -> str:
-    return re.sub(r"\s+", " ", text.lower().replace("_", " ")).strip()
+    return re.sub(r"\s+", " ", normalize_apostrophes(text).lower().replace("_", " ")).strip()
+
+
+def negation_of(claim: str) -> tuple[str | None, str]:
+    """(the negation word of ``claim`` or None, the claim without its negation words)."""
+    words = claim.split()
+    cues = [w for w in words if w.replace("'", "") in NEGATION_WORDS]
+    return (cues[0] if cues else None), " ".join(w for w in words if w.replace("'", "") not in NEGATION_WORDS)
 
 
 def _label_pattern(names: Sequence[str]) -> re.Pattern[str] | None:
@@ -84,11 +106,20 @@ def extract_claims(answer: str, question: str, label_names: Sequence[str]) -> li
     labels = _label_pattern(label_names)
     question_words = set(_WORDS.findall(_normalize(question)))
     claims = []
-    for sentence in _SENTENCES.split(_normalize(answer)):
-        for clause in _CLAUSES.split(sentence):
-            if labels is not None:
-                clause = labels.sub(" ", clause)
-            words = [w for w in _WORDS.findall(clause) if w not in FILLER_WORDS and w not in question_words]
+    text = _normalize(answer)
+    if labels is not None:
+        text = labels.sub(" ", text)
+    for sentence in _SENTENCES.split(text):
+        pieces = re.split(f"({_CLAUSES.pattern})", sentence)  # clause, connective, clause, ...
+        carried = None
+        for k in range(0, len(pieces), 2):
+            connective = pieces[k - 1].strip() if k else ""
+            words = [w for w in _WORDS.findall(pieces[k]) if w not in FILLER_WORDS and w not in question_words]
+            cue, _ = negation_of(" ".join(words))
+            if cue is None and carried and connective in _NEGATION_CARRIERS and words:
+                words = [carried, *words]  # "not a red crown or a short beak": both denied
+                cue = carried
+            carried = cue if connective in _NEGATION_CARRIERS or cue else None
             if words:
                 claims.append(" ".join(words))
     return claims
@@ -122,6 +153,9 @@ class LocalJudge(Judge):
             "clauses": _CLAUSES.pattern,
             "words": _WORDS.pattern,
             "filler": sorted(FILLER_WORDS),
+            "negation": sorted(NEGATION_WORDS),
+            "negation_carriers": sorted(_NEGATION_CARRIERS),
+            "labels": "deleted before splitting",
         }
         return text_hash(LOCAL_RUBRIC_VERSION, canonical_json(rule))
 
@@ -134,8 +168,9 @@ class LocalJudge(Judge):
     def _run(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
              store: Callable[[int, dict[str, Any]], None]) -> None:
         claims_of = [extract_claims(it.answer, it.question, (it.label, *context.label_names)) for it in items]
+        asserted = {claim: negation_of(claim) for claims in claims_of for claim in claims}
         texts = list(dict.fromkeys([*context.concept_pool, *(c for it in items for c in it.concepts),
-                                    *(c for claims in claims_of for c in claims)]))
+                                    *(text for _, text in asserted.values() if text)]))
         vectors = self.encoder.encode(texts, progress=progress, desc="local judge") if texts else np.zeros((0, 0), np.float32)
         row = {text: i for i, text in enumerate(texts)}
         pool = list(dict.fromkeys(context.concept_pool))  # ordered, so ties resolve the same way every run
@@ -147,10 +182,15 @@ class LocalJudge(Judge):
             con_vecs = vectors[[row[c] for c in contrast]] if contrast else None
             scored = []
             for claim in claims:
-                v = vectors[row[claim]]
+                negated_by, text = asserted[claim]
+                if not text:  # only a negation word ("No, ..."): nothing to compare
+                    scored.append({"claim": claim, "negated_by": negated_by, "reference": None, "reference_similarity": -1.0})
+                    continue
+                v = vectors[row[text]]
                 ref_sims = ref_vecs @ v
                 best_ref = int(np.argmax(ref_sims))
-                entry = {"claim": claim, "reference": reference[best_ref], "reference_similarity": round(float(ref_sims[best_ref]), 6)}
+                entry = {"claim": claim, "negated_by": negated_by, "reference": reference[best_ref],
+                         "reference_similarity": round(float(ref_sims[best_ref]), 6)}
                 if con_vecs is not None:
                     con_sims = con_vecs @ v
                     best_con = int(np.argmax(con_sims))
@@ -167,7 +207,7 @@ class LocalJudge(Judge):
         for claim in claims:
             best = max(claim["reference_similarity"], claim.get("contrast_similarity", -1.0))
             if best >= threshold:
-                consistent = claim["reference_similarity"] >= claim.get("contrast_similarity", -1.0)
+                consistent = claim.get("negated_by") is None and claim["reference_similarity"] >= claim.get("contrast_similarity", -1.0)
                 attribute_claims.append({**claim, "consistent": consistent})
         consistent_count = sum(c["consistent"] for c in attribute_claims)
         ee = 1 if attribute_claims else 0
