@@ -282,16 +282,18 @@ def read_general(path: str | Path) -> dict[str, Any]:
 # -- running ------------------------------------------------------------------------------------------
 def _resolve_inputs(config: GeneralConfig) -> tuple[str, str | None, Path, str]:
     """(model, adapter, data folder, kind of data)."""
+    from selfsynth.toy.benchmarks import ensure_toy_benchmarks, is_toy_benchmarks
+
     if config.model is None:
         from selfsynth.toy import ensure_toy_world
-        from selfsynth.toy.benchmarks import ensure_toy_benchmarks
 
         world = ensure_toy_world(config.toy_cache)
-        data = Path(config.data) if config.data else ensure_toy_benchmarks(world)
-        return str(world.model_path), config.adapter, data, "local copies" if config.data else "toy miniatures"
-    if config.data is None:
+        model, data = str(world.model_path), Path(config.data) if config.data else ensure_toy_benchmarks(world)
+    elif config.data is None:
         raise UserError("--data is required with --model: the folder of local benchmark copies (see docs/general_ability.md)")
-    return config.model, config.adapter, Path(config.data), "local copies"
+    else:
+        model, data = config.model, Path(config.data)
+    return model, config.adapter, data, "toy miniatures" if is_toy_benchmarks(data) else "local copies"
 
 
 def _model_args(config: GeneralConfig, model: str, adapter: str | None) -> str:
@@ -417,12 +419,12 @@ def resolve_run_data(benchmarks: list[str], data: str | None, task_name: str, to
     if unknown:
         raise UserError(f"--general: unknown benchmark(s) {', '.join(unknown)}; expected some of {', '.join(BENCHMARKS)}")
     if data is None:
-        if task_name != "toy":
-            raise UserError("--general needs --general-data DIR, the folder of local benchmark copies (see docs/general_ability.md)")
-        from selfsynth.toy import ensure_toy_world
-        from selfsynth.toy.benchmarks import ensure_toy_benchmarks
+        from selfsynth.tasks.base import task_class
 
-        folder = ensure_toy_benchmarks(ensure_toy_world(toy_cache))
+        default = task_class(task_name).default_general_data(toy_cache)
+        if default is None:
+            raise UserError("--general needs --general-root DIR, the folder of local benchmark copies (see docs/general_ability.md)")
+        folder = Path(default)
     else:
         folder = Path(data)
     for name in benchmarks:
@@ -460,7 +462,12 @@ def _child(job_file: str) -> int:
     from lmms_eval.tasks import TaskManager
     from lmms_eval.utils import handle_non_serializable
 
+    from loguru import logger
+
+    logger.remove()  # lmms-eval set WARNING on import; the log file wants its INFO lines too
+    logger.add(sys.stderr, level="INFO")
     job = read_json(job_file)
+    defaults = _lmms_cli_defaults()
     manager = TaskManager("INFO", include_path=job["include_path"], include_defaults=False)
     lm = get_model(job["model"]).create_from_arg_string(job["model_args"], {"batch_size": job["batch_size"]})
     for item in job["benchmarks"]:
@@ -471,13 +478,26 @@ def _child(job_file: str) -> int:
         results = simple_evaluate(
             model=lm, tasks=[item["task"]], task_manager=manager, limit=job["limit"], batch_size=job["batch_size"],
             log_samples=True, random_seed=job["seed"], numpy_random_seed=job["seed"], torch_random_seed=job["seed"],
-            fewshot_random_seed=job["seed"], cli_args=argparse.Namespace(output_path=str(folder)),
+            fewshot_random_seed=job["seed"], cli_args=argparse.Namespace(**{**vars(defaults), "output_path": str(folder)}),
         )
         samples = results.pop("samples", {}).get(item["task"], [])
         write_jsonl(folder / "samples.jsonl", (json.loads(json.dumps(s, default=handle_non_serializable)) for s in samples))
         write_json(folder / "results.json", json.loads(json.dumps(results, default=handle_non_serializable)))
         write_json(folder / DONE, {"key": item["key"], "seconds": round(time.time() - started, 2), "finished": time.time()})
     return 0
+
+
+def _lmms_cli_defaults() -> argparse.Namespace:
+    """lmms-eval's CLI arguments at their defaults: its evaluator reads some of them (the CLI
+    path passes them as ``cli_args``); aggregators write their files under ``output_path``."""
+    from lmms_eval.__main__ import parse_eval_args
+
+    saved = sys.argv
+    sys.argv = ["lmms_eval"]  # its parser reads sys.argv; this process is ours alone
+    try:
+        return parse_eval_args()[1]
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

@@ -75,6 +75,11 @@ def ensure_toy_benchmarks(world: Any) -> Path:
     return folder
 
 
+def is_toy_benchmarks(folder: str | Path) -> bool:
+    """Whether ``folder`` holds toy miniatures (said in every result computed on them)."""
+    return _finished(Path(folder))
+
+
 def _finished(folder: Path) -> bool:
     done = folder / "BUILD_DONE.json"
     return done.is_file() and read_json(done).get("version") == BENCHMARKS_VERSION
