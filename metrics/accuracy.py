@@ -1,7 +1,10 @@
 """Accuracy from per-sample match records: overall, per class, bootstrap confidence interval.
 
 The bootstrap resamples samples with replacement (``n_boot`` times, numpy's PCG64 seeded with
-``seed``) and takes the percentile interval, so the same records always give the same CI.
+``seed``) and takes the percentile interval, so the same records always give the same CI. For
+0/1 hits the mean of a resample of n draws is Binomial(n, accuracy) / n — exactly the bootstrap's
+distribution — so it is drawn as such, in O(n_boot) memory (an n_boot × n index matrix is
+~760 MB at PLD's 47,523 test images).
 """
 from __future__ import annotations
 
@@ -31,8 +34,7 @@ def bootstrap_ci(hits: Sequence[bool], n_boot: int = 1000, seed: int = 0, level:
     if values.size == 0:
         return (0.0, 0.0)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(n_boot, values.size))
-    means = values[idx].mean(axis=1)
+    means = rng.binomial(values.size, float(values.mean()), size=n_boot) / values.size
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return (float(low), float(high))
