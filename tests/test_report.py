@@ -9,8 +9,11 @@ from PIL import Image
 
 from selfsynth.cli import main
 from selfsynth.errors import UserError
+from selfsynth.io import read_json, read_jsonl
 from selfsynth.reports.html import build_report
-from tests.test_report_support import (
+from tests.fixtures_toy import toy_world  # noqa: F401
+from tests.test_report_support import (  # noqa: F401
+    toy_run,
     CONCEPTS,
     HOSTILE_ANSWER,
     HOSTILE_CLASS,
@@ -126,7 +129,7 @@ def test_missing_dataset_gives_a_report_without_thumbnails(run_folder):
 
 def test_regression_page_lists_lost_and_gained_samples(run_folder, tmp_path):
     out, _ = run_folder
-    base, cand = (out / "default/toy/ours" / f"iter_{i}" / "eval" for i in (1, 2))
+    base, cand = (out / "default/toy/ours/seed_0" / f"iter_{i}" / "eval" for i in (1, 2))
     regress = tmp_path / "regress.json"
     assert main(["regress", "--baseline", str(base), "--candidate", str(cand), "--out", str(regress)]) == 0
     meta = load_json_script(build_report(out, regress=[regress]).index.parent / "data" / "meta.js")
@@ -140,10 +143,9 @@ def test_regression_page_lists_lost_and_gained_samples(run_folder, tmp_path):
 def test_overview_tables_come_from_the_stored_results(run_folder):
     out, _ = run_folder
     meta = load_json_script(build_report(out).index.parent / "data" / "meta.js")
-    evaluations = meta["tables"][0]
-    rows = {(r[1], r[3]): r for r in evaluations["rows"]}
-    assert rows[("ours", 2)][5] == pytest.approx(sum(OUTCOMES[("ours", 2)]) / len(TEST))
-    assert rows[("ours", 2)][7:9] == [1.0, 0.5] and rows[("nl", 1)][10] == "not judged"
+    rows = {(r[1], r[3]): r for r in meta["evaluations"]["rows"]}
+    assert rows[("ours", 2)][5] == f"{sum(OUTCOMES[('ours', 2)]) / len(TEST):.3f}"
+    assert rows[("ours", 2)][7:9] == ["1.000", "0.500"] and rows[("nl", 1)][10] == "not judged"
     series = {line["name"]: line["points"] for line in meta["series"][0]["lines"]}
     assert series["nl"] == [[0, 1 / 6], [1, pytest.approx(2 / 6)]]
 
@@ -158,3 +160,48 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     bad.write_text("{}", encoding="utf-8")
     assert main(["report", str(out), "--regress", str(bad)]) == 2
     assert "expected the JSON of `selfsynth regress --out`" in capsys.readouterr().err
+
+
+def test_report_of_a_real_toy_run(toy_run):
+    out, results = toy_run
+    summary = build_report(out)
+    data = summary.index.parent / "data"
+    meta, index = load_json_script(data / "meta.js"), load_json_script(data / "index.js")
+    assert [(c["method"], c["iteration"]) for c in meta["columns"]] == [("ours", 0), ("ours", 1), ("ours", 2)]
+    assert len(index["id"]) == results["n_test"] == summary.samples
+    for column, entry in enumerate(results["iterations"]):
+        records = {r["id"]: r for r in read_jsonl(out / entry["records"])}
+        assert [records[sid]["match"] for sid in index["id"]] == [marks[column] == "1" for marks in index["marks"]]
+    last = (out / results["iterations"][-1]["records"]).parent
+    judged = {r["id"]: r for r in read_jsonl(last.parent / "judge_local" / "judge_records.jsonl")}
+    cells = [c for n in range(len(index["id"]) // 100 + 1) for c in load_json_script(data / f"samples_{n:05d}.js")]
+    key = meta["columns"][-1]["key"]
+    for sid, cell in zip(index["id"], cells):
+        assert cell["cells"][key]["claims"] == judged[sid]["judge_detail"]["attribute_claims"]
+        assert cell["concepts"] == judged[sid]["concepts"]
+    assert any(judged[sid]["judge_detail"]["attribute_claims"] for sid in judged)
+
+    # synthesis: every class concept with its score (select rows name their concepts), rewrites, candidates
+    select_path = next(out.rglob("select.jsonl"))
+    class_concepts = read_json(select_path.parent / "concepts.json")
+    selection = {r["id"]: r for r in read_jsonl(select_path)}
+    sindex = load_json_script(data / "synth_index.js")
+    synth = [c for n in range(len(sindex["id"]) // 25 + 1) for c in load_json_script(data / f"synth_{n:05d}.js")]
+    assert sorted(sindex["id"]) == sorted(selection)
+    for sid, image in zip(sindex["id"], synth):
+        row = selection[sid]
+        assert row["concepts"] == class_concepts[row["label"]] and len(row["concepts"]) == len(row["scores"])
+        shown = image["shared"][0]["concepts"]
+        assert [(c["name"], c["score"]) for c in shown] == list(zip(row["concepts"], row["scores"]))
+        assert [c["name"] for c in shown if c["kept"]] == [c for c in row["concepts"] if c in row["selected"]]
+        stages = {(s["stage"], s["iteration"]): s["rows"] for s in image["steps"]}
+        assert len(stages[("rewrite", 1)]) == 2 and len(stages[("reject", 2)]) == 2
+        assert all(len(r["candidates"]) == 2 and r["chosen"] in (0, 1) for r in stages[("reject", 2)])
+
+
+def test_judge_step_folders_are_found_and_one_judge_can_be_picked(run_folder, tmp_path):
+    out, _ = run_folder  # ours: iterations 0-1 judged beside the records, iteration 2 in iter_2/judge_local/
+    chunk = load_json_script(build_report(out, judge="local").index.parent / "data" / "samples_00000.js")
+    assert all("ee" in sample["cells"]["ours@2"] for sample in chunk)
+    chunk = load_json_script(build_report(out, tmp_path / "other", judge="openai").index.parent / "data" / "samples_00000.js")
+    assert not any("ee" in sample["cells"][key] for sample in chunk for key in ("ours@1", "ours@2"))

@@ -16,7 +16,18 @@ from PIL import Image
 
 from selfsynth.cli import main
 from selfsynth.reports.html import build_report
-from tests.test_report_support import CONCEPTS, HOSTILE_CLASS, OUTCOMES, TEST, answer_for, expected_filter_count, make_run_folder
+from selfsynth.io import read_jsonl
+from tests.fixtures_toy import toy_world  # noqa: F401
+from tests.test_report_support import (  # noqa: F401
+    CONCEPTS,
+    HOSTILE_CLASS,
+    OUTCOMES,
+    TEST,
+    answer_for,
+    expected_filter_count,
+    make_run_folder,
+    toy_run,
+)
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
 pytestmark = pytest.mark.skipif(
@@ -60,7 +71,7 @@ class Page(HTMLParser):
 def report(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
     out, _ = make_run_folder(base)
-    base_eval, cand_eval = (out / "default/toy/ours" / f"iter_{i}" / "eval" for i in (1, 2))
+    base_eval, cand_eval = (out / "default/toy/ours/seed_0" / f"iter_{i}" / "eval" for i in (1, 2))
     regress = base / "regress.json"
     main(["regress", "--baseline", str(base_eval), "--candidate", str(cand_eval), "--out", str(regress)])
     index = build_report(out, regress=[regress]).index
@@ -140,3 +151,25 @@ def test_regression_view_links_lost_samples(report):
     assert any(f"sample=toy%3A{lost[0]}" in href for href in links)
     followed = open_view(report, next(h for h in links if "change=lost" in h)[1:])
     assert shown_samples(followed) == len(lost)
+
+
+def test_real_toy_run_in_the_browser(toy_run, tmp_path):
+    out, results = toy_run
+    index = build_report(out, tmp_path / "report").index
+    report = (index, tmp_path / "profile")
+    last = results["iterations"][-1]
+    records = read_jsonl(out / last["records"])
+    assert shown_samples(open_view(report, "view=samples")) == min(results["n_test"], 25)
+    wrong = sum(not r["match"] for r in records)
+    page = open_view(report, f"view=samples&method=ours&iteration={last['iteration']}&correct=wrong")
+    assert int(next(a for a in page.find("p") if a.get("id") == "sample-count")["data-count"]) == wrong
+    judged = read_jsonl((out / last["records"]).parent.parent / "judge_local" / "judge_records.jsonl")
+    sample = next(r for r in judged if r["judge_detail"]["attribute_claims"])
+    claims = sample["judge_detail"]["attribute_claims"]
+    page = open_view(report, f"view=samples&method=ours&iteration={last['iteration']}&sample=toy%3A{sample['id']}&open=toy%3A{sample['id']}")
+    assert len(page.find("li", "accepted")) == sum(c["consistent"] for c in claims)
+    assert len(page.find("li", "rejected")) == sum(not c["consistent"] for c in claims)
+    shot = tmp_path / "toy_sample.png"
+    chromium(index.as_uri() + f"#view=samples&sample=toy%3A{sample['id']}&open=toy%3A{sample['id']}", tmp_path / "profile",
+             "--hide-scrollbars", "--window-size=1280,900", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000

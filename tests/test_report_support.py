@@ -3,13 +3,15 @@
 Task toy on a six-image dataset written here; methods ``ours`` (iterations 0-2, judged) and ``nl``
 (iterations 0-1, not judged); the ``_shared`` descriptions and concept selection of the training
 images; ``ours`` iteration 1 rewrites and iteration 2 rejection sampling. One class name and one
-answer carry markup that must stay text.
+answer carry markup that must stay text. ``toy_run`` is the one real (small) toy run.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from selfsynth.io import write_json, write_jsonl
@@ -65,7 +67,7 @@ def make_run_folder(base: Path) -> tuple[Path, Path]:
     out = base / "runs"
     unit_root = out / "default" / "toy"
     for method, last in ITERATIONS.items():
-        unit = unit_root / method
+        unit = unit_root / method / "seed_0"  # the store keeps one folder per seed
         iterations = []
         for iteration in range(last + 1):
             folder = unit / f"iter_{iteration}" / "eval"
@@ -78,8 +80,8 @@ def make_run_folder(base: Path) -> tuple[Path, Path]:
             metrics = {"accuracy": accuracy, "accuracy_paper": accuracy, "n": len(hits), "task": "toy",
                        "question": records[0]["question"], "prompts_hash": "p1", "model_fingerprint": f"{method}-{iteration}"}
             write_json(folder / "metrics.json", metrics)
-            if method == "ours":
-                _judge(folder, records)
+            if method == "ours":  # graded by `selfsynth judge` (beside the records) or `run --judge local` (its own step)
+                _judge(folder if iteration < 2 else folder.parent / "judge_local", records)
             iterations.append({"iteration": iteration, "metrics": metrics,
                                "records": str((folder / "records.jsonl").relative_to(out))})
         write_json(unit / "results.json", {
@@ -111,7 +113,7 @@ def _judge(folder: Path, records: list[dict]) -> None:
 
 
 def _synthesis(unit_root: Path, train_rows: list[dict], root: Path) -> None:
-    shared = unit_root / "_shared" / "abc123def456"
+    shared = unit_root / "_shared" / "seed_0" / "abc123def456"
     write_json(shared / "concepts.json", CONCEPTS)
     describe, select = [], []
     prompts = ["Describe the bird's appearance.", "What does the bird look like?"]
@@ -147,8 +149,8 @@ def _synthesis(unit_root: Path, train_rows: list[dict], root: Path) -> None:
                            "fallback": not keep, "question_type": "explain" if keep else "simple",
                            "question": f"Think step by step: question {q}?" if keep else "What is this bird?",
                            "answer": candidates[chosen] if keep else f"This is a {label}.", "concepts_mentioned": []})
-    write_jsonl(unit_root / "ours" / "iter_1" / "data" / "rewrite.jsonl", rewrite)
-    write_jsonl(unit_root / "ours" / "iter_2" / "data" / "reject.jsonl", reject)
+    write_jsonl(unit_root / "ours" / "seed_0" / "iter_1" / "data" / "rewrite.jsonl", rewrite)
+    write_jsonl(unit_root / "ours" / "seed_0" / "iter_2" / "data" / "reject.jsonl", reject)
 
 
 def expected_filter_count(method: str | None = None, iteration: int | None = None, correct: str | None = None) -> int:
@@ -170,3 +172,25 @@ def load_json_script(path: Path) -> object:
     text = path.read_text(encoding="utf-8")
     start, end = text.index(", ") + 2, text.rindex(");")
     return json.loads(text[start:end])
+
+
+# -- one small real toy run (ours, iterations 0-2, iteration 2 judged), shared by the report tests --
+QUICK_RUN = ["--task", "toy", "--method", "ours", "--iterations", "2", "--limit", "12", "--train.max_steps", "10",
+             "--synth.describe_samples", "2", "--synth.rewrite_questions", "2", "--synth.reject_questions", "2",
+             "--synth.reject_samples", "2", "--judge", "local", "--judging.fluency", "false"]
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory, toy_world):
+    """(run folder, results dict) of a real `selfsynth run` on the toy world, every iteration
+    graded by the offline judge."""
+    import subprocess
+    import sys
+
+    from tests.fixtures_toy import TOY_CACHE
+
+    out = tmp_path_factory.mktemp("toy_run") / "runs"
+    done = subprocess.run([sys.executable, "-m", "selfsynth", "run", *QUICK_RUN, "--toy_cache", str(TOY_CACHE), "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, json.loads(done.stdout)

@@ -45,7 +45,8 @@ class ReportSummary:
 
 
 def _script(name: str, value: Any) -> str:
-    return f"SELFSYNTH.receive({json.dumps(name)}, {json.dumps(value, ensure_ascii=False, separators=(',', ':'), allow_nan=False)});\n"
+    # a JavaScript file, not JSON: NaN and Infinity (a judge's degenerate score) are valid literals here
+    return f"SELFSYNTH.receive({json.dumps(name)}, {json.dumps(value, ensure_ascii=False, separators=(',', ':'))});\n"
 
 
 def _finite(value: Any) -> Any:
@@ -61,13 +62,10 @@ def _cell(record: dict[str, Any], judged: dict[str, Any] | None) -> dict[str, An
         cell.update({
             "ee": _finite(judged.get("ee")), "cs": _finite(judged.get("cs")), "fs": _finite(judged.get("fs")),
             "status": judged.get("judge_status"), "error": judged.get("judge_error"),
-            "claims": [
-                {"claim": c.get("claim"), "consistent": bool(c.get("consistent")), "reference": c.get("reference"),
-                 "reference_similarity": _finite(c.get("reference_similarity")), "contrast": c.get("contrast"),
-                 "contrast_similarity": _finite(c.get("contrast_similarity"))}
-                for c in detail.get("attribute_claims") or [] if isinstance(c, dict)
-            ],
-            "other_claims": [str(c) for c in detail.get("other_claims") or []],
+            # the judge's claims as it wrote them (claim, consistent, reference, reference_similarity,
+            # contrast, contrast_similarity): copied, not rebuilt, since a large run has ~10^6 of them
+            "claims": detail.get("attribute_claims") or [],
+            "other_claims": detail.get("other_claims") or [],
             "rationale": detail.get("rationale"),
         })
     return cell
@@ -143,7 +141,7 @@ def _train_images(folder: RunFolder) -> list[dict[str, Any]]:
                 for sid, group in grouped.items():
                     first = group[0]
                     entry(run.task, sid, str(first.get("label", "")), first.get("image"))["steps"].append({
-                        "method": run.method, "seed": run.seed, "iteration": iteration, "stage": stage,
+                        "method": run.method, "seed": folder.shown_seed(run), "iteration": iteration, "stage": stage,
                         "rows": [convert(r) for r in sorted(group, key=lambda r: r.get("question_index", 0))],
                     })
     ordered = sorted(images.values(), key=lambda e: (e["task"], e["label"], e["id"]))
@@ -153,60 +151,71 @@ def _train_images(folder: RunFolder) -> list[dict[str, Any]]:
 
 
 # -- overview ------------------------------------------------------------------------------------
-def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], note: str | None = None) -> dict[str, Any]:
-    return {"title": title, "columns": list(columns), "rows": [[_finite(v) for v in row] for row in rows], "note": note}
+def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], notes: Sequence[str] = ()) -> dict[str, Any]:
+    return {"title": title, "columns": list(columns), "rows": [[_finite(v) for v in row] for row in rows], "notes": list(notes)}
 
 
-def _overview_tables(folder: RunFolder) -> list[dict[str, Any]]:
-    tables = []
+def _three(value: Any) -> Any:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else value
+
+
+def _evaluations_table(folder: RunFolder) -> dict[str, Any] | None:
+    """One row per evaluated model: what the run folder holds, with or without paper tables."""
     order = {c.key: i for i, c in enumerate(folder.columns)}
     per_column = []
     for run in folder.runs:
         for ev in sorted(run.evaluations, key=lambda e: order[e.column.key]):
             jm = ev.judge_metrics or {}
             per_column.append([
-                run.task, ev.column.method, ev.column.seed if ev.column.seed is not None else "-", ev.column.iteration,
-                len(ev.records), ev.metrics.get("accuracy"), ev.metrics.get("accuracy_paper"),
-                jm.get("ee"), jm.get("cs"), jm.get("fs_mean"),
+                run.task, ev.column.method, run.seed if run.seed is not None else "-", ev.column.iteration,
+                len(ev.records), *(_three(v) for v in (ev.metrics.get("accuracy"), ev.metrics.get("accuracy_paper"),
+                                                        jm.get("ee"), jm.get("cs"), jm.get("fs_mean"))),
                 (jm.get("judge") or {}).get("judge", "-") if jm else "not judged",
             ])
-    if per_column:
-        notes = sorted({(ev.judge_metrics or {}).get("note") for run in folder.runs for ev in run.evaluations} - {None})
-        tables.append(_table(
-            "Every evaluation: accuracy, EE, CS, FS",
-            ["task", "method", "seed", "iteration", "n", "accuracy", "accuracy (paper rule)", "EE", "CS", "FS (perplexity, lower is better)", "judge"],
-            per_column, note=" ".join(notes) or None,
-        ))
-    tables.extend(_store_tables(folder))
-    return tables
+    if not per_column:
+        return None
+    notes = sorted({(ev.judge_metrics or {}).get("note") for run in folder.runs for ev in run.evaluations} - {None})
+    return _table(
+        "Accuracy, EE, CS and FS of each evaluated model",
+        ["task", "method", "seed", "iteration", "n", "accuracy", "accuracy (paper rule)", "EE", "CS", "FS (perplexity, lower is better)", "judge"],
+        per_column, notes=notes,
+    )
 
 
-def _store_tables(folder: RunFolder) -> list[dict[str, Any]]:
-    """The paper's tables that ``selfsynth.reports.tables`` can build from this store; a table
-    the stored results do not support is left out."""
+def _store(folder: RunFolder):
+    """The paper tables' view of the store (``selfsynth.reports.tables.load_store``), or None
+    where that API is not there."""
     from selfsynth.reports import tables as store_tables
 
-    found = []
+    load_store = getattr(store_tables, "load_store", None)
+    if load_store is None:
+        return None
     try:
-        frame = store_tables.collect(folder.out, folder.experiment)
-    except UserError:
-        return found
-    for metric, title in (("accuracy", "Accuracy by method and iteration"), ("accuracy_paper", "Accuracy, the paper's matching rule")):
-        table = store_tables.accuracy_table(frame, metric).reset_index()
-        found.append(_table(title, [str(c) for c in table.columns], table.astype(object).where(table.notna(), None).values.tolist()))
-    build_table = getattr(store_tables, "build_table", None)
-    names = getattr(store_tables, "TABLES", None)
-    if callable(build_table) and names:
-        for name in names:
-            try:
-                table = build_table(name, folder.out, folder.experiment)
-            except (UserError, KeyError, ValueError) as exc:
-                log.info("table %s not shown: %s", name, exc)
-                continue
-            if table is None or getattr(table, "empty", False):
-                continue
-            flat = table.reset_index()
-            found.append(_table(str(name), [str(c) for c in flat.columns], flat.astype(object).where(flat.notna(), None).values.tolist()))
+        return load_store([folder.out], folder.experiment)
+    except UserError as exc:
+        log.info("paper tables not shown: %s", exc)
+        return None
+
+
+def _store_tables(folder: RunFolder, store: Any) -> list[dict[str, Any]]:
+    """The paper's tables that the stored results support (``selfsynth.reports.tables``); a table
+    without rows is left out."""
+    from selfsynth.reports import tables as store_tables
+
+    build_table, format_cell = getattr(store_tables, "build_table", None), getattr(store_tables, "format_cell", None)
+    if store is None or build_table is None or format_cell is None:
+        return []
+    found = []
+    for number in getattr(store_tables, "TABLES", ()):
+        try:
+            table = build_table(number, [folder.out], experiment=folder.experiment, store=store)
+        except UserError as exc:
+            log.info("table %s not shown: %s", number, exc)
+            continue
+        if not table.rows:
+            continue
+        rows = [[format_cell(row.get(c), table.digits.get(c, 3)) for c in table.columns] for row in table.rows]
+        found.append(_table(table.title, table.columns, rows, notes=list(table.footer)))
     return found
 
 
@@ -218,26 +227,24 @@ def _series(folder: RunFolder) -> list[dict[str, Any]]:
         if not points:
             continue
         plot = plots.setdefault(run.task, {"task": run.task, "metric": "accuracy", "lines": []})
-        name = run.method + (f" seed {run.seed}" if run.seed is not None else "")
+        name = run.method + (f" seed {run.seed}" if folder.shown_seed(run) is not None else "")
         plot["lines"].append({"name": name, "points": sorted(points)})
     return list(plots.values())
 
 
-def _plot_files(folder: RunFolder, target: Path) -> list[dict[str, str]]:
-    """PNG plots from ``selfsynth.reports.plots`` when that module can draw this store."""
+def _plot_files(store: Any, target: Path) -> list[dict[str, str]]:
+    """The figures of ``selfsynth.reports.plots`` (SVG: sharp on screen and on paper)."""
     try:
         from selfsynth.reports import plots
     except ImportError:
         return []
-    draw = getattr(plots, "write_plots", None)
-    if not callable(draw):
+    write_plots = getattr(plots, "write_plots", None)
+    if store is None or write_plots is None:
         return []
-    try:
-        written = draw(folder.out, target, experiment=folder.experiment)
-    except (UserError, KeyError, ValueError, TypeError) as exc:
-        log.info("plots not shown: %s", exc)
-        return []
-    return [{"title": Path(p).stem.replace("_", " "), "file": f"plots/{Path(p).name}"} for p in written or [] if Path(p).suffix in {".png", ".svg"}]
+    if target.exists():
+        shutil.rmtree(target)
+    written = [Path(p) for p in write_plots(store, target)]
+    return [{"title": p.stem.replace("_", " "), "file": f"plots/{p.name}"} for p in written if p.suffix == ".svg"]
 
 
 # -- regression ----------------------------------------------------------------------------------
@@ -284,10 +291,11 @@ def default_report_dir(out: str | Path, experiment: str = "default") -> Path:
 
 
 def build_report(out: str | Path, html_dir: str | Path | None = None, experiment: str = "default",
-                 regress: Sequence[str | Path] = (), title: str | None = None) -> ReportSummary:
-    """Write the report of run folder ``out`` into ``html_dir`` (default ``<out>/report``)."""
+                 regress: Sequence[str | Path] = (), title: str | None = None, judge: str | None = None) -> ReportSummary:
+    """Write the report of run folder ``out`` into ``html_dir`` (default ``<out>/report``);
+    ``judge`` picks the judge shown where an evaluation was graded by several."""
     started = time.time()
-    folder = load_run_folder(out, experiment)
+    folder = load_run_folder(out, experiment, judge)
     target = Path(html_dir) if html_dir is not None else default_report_dir(out, experiment)
     if target.exists() and not target.is_dir():
         raise UserError(f"--html {target}: exists and is not a folder")
@@ -296,6 +304,7 @@ def build_report(out: str | Path, html_dir: str | Path | None = None, experiment
         shutil.rmtree(data_dir)  # chunks of an earlier, larger report must not linger
     data_dir.mkdir(parents=True)
 
+    store = _store(folder)
     samples, images = _samples(folder)
     train = _train_images(folder)
     thumb_jobs: list[tuple[str, str]] = []
@@ -362,7 +371,8 @@ def build_report(out: str | Path, html_dir: str | Path | None = None, experiment
         "questions": sorted({str(s["question"]) for s in samples if s.get("question")}),
         "samples": len(samples), "train_images": len(train),
         "images_found": {t: bool(v) for t, v in images.items()},
-        "tables": _overview_tables(folder), "series": _series(folder), "plots": _plot_files(folder, target / "plots"),
+        "evaluations": _evaluations_table(folder), "tables": _store_tables(folder, store), "series": _series(folder),
+        "plots": _plot_files(store, target / "plots"),
         "describe_prompts": describe_prompts,
         "regressions": _regressions(regress, folder),
     }

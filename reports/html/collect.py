@@ -3,12 +3,13 @@
 Everything is found through the files the run store writes, never through the folder layout
 alone: each ``results.json`` names its task, method, seed and, per iteration, the path of its
 ``records.jsonl`` (relative to the store root); the judge's ``judge_records.jsonl`` sits next to
-the records, the iteration's synthesis files (``rewrite.jsonl``, ``reject.jsonl``) in the sibling
+the records or in the iteration's ``judge_<name>/`` step, the iteration's synthesis files (``rewrite.jsonl``, ``reject.jsonl``) in the sibling
 ``data/`` folder, and the method-independent steps (``describe.jsonl``, ``select.jsonl``) in the
 task's ``_shared/<digest>/`` folders. A file that is missing is simply not shown.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from selfsynth.io import read_json, read_jsonl
 log = logging.getLogger(__name__)
 
 SHARED = "_shared"
+JUDGE_RECORDS = "judge_records.jsonl"
+JUDGE_METRICS = "judge_metrics.json"
 
 
 @dataclass
@@ -75,6 +78,11 @@ class RunFolder:
     runs: list[Run]
     columns: list[Column]
     shared: list[SharedSynthesis]
+    seeds: dict[str, set] = field(default_factory=dict)  # method -> seeds found
+
+    def shown_seed(self, run: Run) -> int | None:
+        """The run's seed where its method has runs of several seeds, else None (not worth a label)."""
+        return run.seed if len(self.seeds.get(run.method, ())) > 1 else None
 
 
 def _read_optional_json(path: Path) -> dict[str, Any] | None:
@@ -87,16 +95,29 @@ def _read_optional_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _seed_of(results: dict[str, Any], results_path: Path) -> int | None:
-    """The run's seed when the store keeps one folder per seed (``seed_<s>``), else None, so that
-    single-seed runs keep short column names."""
-    if any(part.startswith("seed_") for part in results_path.parts):
-        seed = results.get("seed")
-        return int(seed) if seed is not None else None
-    return None
+def _seed_of(results: dict[str, Any]) -> int | None:
+    seed = results.get("seed")
+    return int(seed) if isinstance(seed, (int, str)) and str(seed).lstrip("-").isdigit() else None
 
 
-def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
+def judge_folder(eval_folder: Path, judge: str | None = None) -> Path | None:
+    """Where an evaluation's judge records are: beside the records (`selfsynth judge`) or in the
+    iteration's ``judge_<name>/`` step (`selfsynth run --judge NAME`). With several, ``judge``
+    picks one by name; else the first of: beside the records, then the steps by name."""
+    found = []
+    if (eval_folder / JUDGE_RECORDS).is_file():
+        metrics = _read_optional_json(eval_folder / JUDGE_METRICS) or {}
+        found.append(((metrics.get("judge") or {}).get("judge"), eval_folder))
+    for step in sorted(eval_folder.parent.glob("judge_*")):
+        if (step / JUDGE_RECORDS).is_file():
+            found.append((step.name[len("judge_"):], step))
+    if judge is not None:
+        # a step is named after the registry name (local), its metrics after the judge (local-proxy)
+        found = [(name, path) for name, path in found if name == judge or path.name == f"judge_{judge}"]
+    return found[0][1] if found else None
+
+
+def load_run_folder(out: str | Path, experiment: str = "default", judge: str | None = None) -> RunFolder:
     out = Path(out)
     root = out / experiment
     if not root.is_dir():
@@ -108,7 +129,7 @@ def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
         results = _read_optional_json(path)
         if not results or "task" not in results or "method" not in results:
             continue
-        runs.append(Run(str(results["task"]), str(results["method"]), _seed_of(results, path.relative_to(root)), path, results))
+        runs.append(Run(str(results["task"]), str(results["method"]), _seed_of(results), path, results))
     if not runs:
         raise UserError(f"{root}: no results.json found (run `selfsynth run --out {out}` first)")
     seeds_by_method: dict[str, set] = {}
@@ -116,7 +137,7 @@ def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
         seeds_by_method.setdefault(run.method, set()).add(run.seed)
     columns: dict[str, Column] = {}
     for run in runs:
-        show_seed = len(seeds_by_method[run.method]) > 1 or run.seed is not None
+        show_seed = len(seeds_by_method[run.method]) > 1  # one seed per method: short column names
         for entry in run.results.get("iterations", []):
             iteration = int(entry["iteration"])
             seed_part = f"/s{run.seed}" if show_seed and run.seed is not None else ""
@@ -131,12 +152,13 @@ def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
                 log.warning("%s: records listed in %s are missing; column %s not shown", records_path, run.results_path, key)
                 continue
             folder = records_path.parent
-            judge_rows = read_jsonl(folder / "judge_records.jsonl") if (folder / "judge_records.jsonl").is_file() else []
+            graded = judge_folder(folder, judge)
+            judge_rows = read_jsonl(graded / JUDGE_RECORDS) if graded else []
             run.evaluations.append(Evaluation(
                 task=run.task, column=column, folder=folder, records=read_jsonl(records_path),
                 judge={str(r["id"]): r for r in judge_rows if "id" in r},
                 metrics=_read_optional_json(folder / "metrics.json") or {},
-                judge_metrics=_read_optional_json(folder / "judge_metrics.json"),
+                judge_metrics=_read_optional_json(graded / JUDGE_METRICS) if graded else None,
             ))
             data = folder.parent / "data"
             stages = {name: read_jsonl(data / f"{name}.jsonl") for name in ("rewrite", "reject") if (data / f"{name}.jsonl").is_file()}
@@ -146,7 +168,7 @@ def load_run_folder(out: str | Path, experiment: str = "default") -> RunFolder:
 
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     ordered = sorted(columns.values(), key=lambda c: (order.get(c.method, len(order)), c.method, c.seed or 0, c.iteration))
-    return RunFolder(out, experiment, runs, ordered, _load_shared(root))
+    return RunFolder(out, experiment, runs, ordered, _load_shared(root), seeds_by_method)
 
 
 def _load_shared(root: Path) -> list[SharedSynthesis]:
@@ -187,7 +209,11 @@ def test_split_images(run: Run) -> dict[str, str]:
     if not root or not Path(root).is_dir():
         return {}
     try:
+        from selfsynth.registry import TASKS
+
         options = parse_options(list(config.get("task_options") or []))
+        if "verify" in {f.name for f in dataclasses.fields(TASKS.get(run.task).Options)}:
+            options["verify"] = "false"  # no need to open every image here: an unreadable one just gets no thumbnail
         task = build_task(run.task, root, options)
         return {s.id: s.image_path for s in task.load("test")}
     except (UserError, OSError, ValueError, json.JSONDecodeError) as exc:

@@ -160,7 +160,7 @@
     });
     t.append(body);
     const wrap = el("div", { class: "table-wrap" }, t);
-    if (spec.note) wrap.append(el("p", { class: "note" }, spec.note));
+    if (spec.notes && spec.notes.length) wrap.append(el("ul", { class: "note" }, spec.notes.map(function (n) { return el("li", {}, n); })));
     return wrap;
   }
 
@@ -221,18 +221,22 @@
         limited.map(function (r) { return r.task + "/" + r.method + ": " + r.limit; }).join(", ") +
         ") use a subset of the images: their numbers are not comparable with the paper's."));
     }
-    if (meta.series.length) {
-      main.append(el("h3", {}, "Accuracy by iteration"));
+    // the paper's tables first, then the figures, then every evaluation on its own
+    if (meta.tables.length) main.append(el("h3", {}, "Tables"));
+    meta.tables.forEach(function (t) { main.append(table(t)); });
+    // the figures of `selfsynth.reports.plots` when it drew them; else a plain accuracy plot drawn here
+    if (meta.plots.length || meta.series.length) {
+      main.append(el("h3", {}, "Plots"));
       const plots = el("div", { class: "plots" });
-      meta.series.forEach(function (s) { plots.append(plot(s)); });
+      if (meta.plots.length) {
+        meta.plots.forEach(function (p) { plots.append(el("figure", { class: "plot" }, el("img", { src: p.file, alt: "figure: " + p.title }))); });
+      } else meta.series.forEach(function (s) { plots.append(plot(s)); });
       main.append(plots);
     }
-    meta.plots.forEach(function (p) {
-      main.append(el("figure", { class: "plot" }, el("img", { src: p.file, alt: p.title }), el("figcaption", {}, p.title)));
-    });
-    main.append(el("h3", {}, "Tables"));
-    if (!meta.tables.length) main.append(el("p", {}, "No results to tabulate yet."));
-    meta.tables.forEach(function (t) { main.append(table(t)); });
+    if (meta.evaluations) {
+      main.append(el("h3", {}, "Every evaluation"));
+      main.append(table(meta.evaluations));
+    }
   }
 
   // -- samples ---------------------------------------------------------------------------------
@@ -435,19 +439,22 @@
       return card;
     }
     if (cell.status && cell.status !== "scored") card.append(el("p", { class: "warning" }, "Judge: " + cell.status + (cell.error ? " (" + cell.error + ")" : "")));
-    if (cell.claims.length || cell.other_claims.length) {
-      const accepted = cell.claims.filter(function (c) { return c.consistent; }).length;
-      card.append(el("p", { class: "evidence-title" }, "Judge evidence: " + cell.claims.length + " attribute claim" + (cell.claims.length === 1 ? "" : "s") +
-        ", " + accepted + " accepted, " + (cell.claims.length - accepted) + " rejected"));
+    // claims as the judge recorded them; a plugin judge may record other evidence or none
+    const claims = (Array.isArray(cell.claims) ? cell.claims : []).filter(function (c) { return c && typeof c === "object"; });
+    const others = Array.isArray(cell.other_claims) ? cell.other_claims : [];
+    if (claims.length || others.length) {
+      const accepted = claims.filter(function (c) { return c.consistent; }).length;
+      card.append(el("p", { class: "evidence-title" }, "Judge evidence: " + claims.length + " attribute claim" + (claims.length === 1 ? "" : "s") +
+        ", " + accepted + " accepted, " + (claims.length - accepted) + " rejected"));
       const list = el("ul", { class: "claims" });
-      cell.claims.forEach(function (c) {
+      claims.forEach(function (c) {
         const li = el("li", { class: "claim " + (c.consistent ? "accepted" : "rejected") },
           el("span", { class: "verdict" }, c.consistent ? "✓ accepted" : "✗ rejected"), " ", el("q", {}, c.claim), " ",
           el("span", { class: "why" }, "closest reference concept: “" + c.reference + "” (" + fmt(c.reference_similarity, 2) + ")" +
             (c.contrast ? "; closest other concept: “" + c.contrast + "” (" + fmt(c.contrast_similarity, 2) + ")" : "")));
         list.append(li);
       });
-      cell.other_claims.forEach(function (text) {
+      others.forEach(function (text) {
         list.append(el("li", { class: "claim other" }, el("span", { class: "verdict" }, "– not an attribute"), " ", el("q", {}, text)));
       });
       card.append(list);

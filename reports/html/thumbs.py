@@ -33,7 +33,8 @@ def _write_one(source: str, target: Path) -> bool:
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         with Image.open(source) as image:
-            image.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at a reduced scale, much faster
+            # JPEG: decode at the smallest DCT scale that still covers the thumbnail (~4x less work)
+            image.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
             image = image.convert("RGB")
             image.thumbnail((THUMB_SIZE, THUMB_SIZE))
             image.save(tmp, format="JPEG", quality=THUMB_QUALITY)
