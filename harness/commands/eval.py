@@ -36,5 +36,8 @@ def run(args: argparse.Namespace) -> int:
           f"accuracy_paper={metrics['accuracy_paper']:.4f}")
     for flag in metrics.get("flags", []):
         print(f"note: {flag}")
+    origin = metrics.get("train_run")
+    if origin:  # a run's model: `selfsynth table transfer` reads this evaluation as train task → this task
+        print(f"model of run {origin['task']}/{origin['method']} seed {origin['seed']} iteration {origin['iteration']} ({origin['run']})")
     print(f"records: {out / 'records.jsonl'}")
     return 0
