@@ -49,7 +49,7 @@ def plant_store(root: Path, tasks=TASKS, seeds=(0, 1, 2), iterations: int = 4, n
                                                "n_test": n_test, "config": {"seed": seed, "experiment": "default"}, "iterations": records})
                 for it in {0, last}:
                     _write(unit / f"iter_{it}" / "general" / "general.json", {
-                        "schema_version": 1, "benchmarks": {b: {"headline": 50 + 10 * rng.random(), "metric": "acc"} for b in BENCHMARKS}})
+                        "schema_version": 1, "benchmarks": {b: {"value": 50 + 10 * rng.random(), "metric": "acc"} for b in BENCHMARKS}})
             _write(root / "default" / task / "select_eval" / f"seed_{seed}" / "select_eval.json", {
                 "schema_version": 1, "task": task, "seed": seed, "n_images": n_test, "experiment": "default",
                 "encoders": {e: {"precision": rng.random(), "random_precision": rng.random(), "concepts_per_image": 3.0}

@@ -137,7 +137,7 @@ class RunStore:
 def run_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
     """For a path inside a run unit (e.g. ``<unit>/iter_<r>/train/merged``): the run's folder, task,
     method, seed and iteration, from the unit's manifest; None for a path outside any run."""
-    path = Path(path).resolve()
+    path = Path(os.path.abspath(path))  # not resolve(): a linked model folder still belongs to its run
     iteration = next((int(p.name[5:]) for p in [path, *path.parents] if p.name.startswith("iter_") and p.name[5:].isdigit()), None)
     for folder in [path, *path.parents][:6]:
         manifest = folder / "manifest.json"

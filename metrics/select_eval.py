@@ -9,8 +9,9 @@ image (``selfsynth.metrics.concepts.concept_precision``):
   concepts, compared exactly;
 - CUB (a task with ``image_attributes``): its per-image attribute annotations ("blue wing color",
   present and at least "probably" certain). A selected concept counts as visible when some
-  annotated attribute's words all occur in it, plural "s" ignored and the attribute kind words
-  (color, pattern, shape, ...) left out — "bright blue wings" matches "blue wing color". This
+  annotated attribute's words all occur in it, plural "s" ignored, the attribute kind words
+  (color, pattern, shape, ...) and parenthesised glosses ("curved (up or down)") left out —
+  "bright blue wings" matches "blue wing color". This
   lexical mapping is ours; it undercounts paraphrases ("azure" for blue).
 
 Writes ``<out>/<experiment>/<task>/select_eval/seed_<s>/select_eval.json`` (read by Table 13).
@@ -30,6 +31,7 @@ RESULT_FILE = "select_eval.json"
 # words of a CUB attribute that name its kind, not what is seen
 ATTRIBUTE_KIND_WORDS = frozenset({"color", "colour", "pattern", "shape", "size", "length", "primary", "has"})
 _WORD = re.compile(r"[a-z]+")
+_GLOSS = re.compile(r"\([^)]*\)")
 
 
 def _stems(text: str) -> set[str]:
@@ -40,7 +42,7 @@ def attribute_visible(concept: str, attributes: Sequence[str]) -> bool:
     """Whether ``concept`` states one of the image's annotated ``attributes`` (rule in the module doc)."""
     words = _stems(concept)
     for attribute in attributes:
-        needed = _stems(attribute) - ATTRIBUTE_KIND_WORDS
+        needed = _stems(_GLOSS.sub(" ", attribute)) - ATTRIBUTE_KIND_WORDS
         if needed and needed <= words:
             return True
     return False

@@ -99,7 +99,10 @@ def load_store(run_dirs: Sequence[str | Path], experiment: str | None = None) ->
         for folder, files in _walk(root):
             inside_iteration = any(p.startswith("iter_") for p in folder.relative_to(root).parts)
             if "results.json" in files:
-                _add_run(store, folder, _read_json(folder / "results.json"), experiment)
+                data = _read_json(folder / "results.json")
+                # a run's results (not, e.g., lmms-eval's results.json inside a general step)
+                if isinstance(data, dict) and isinstance(data.get("iterations"), list) and "method" in data:
+                    _add_run(store, folder, data, experiment)
             if "general.json" in files:
                 data = _read_json(folder / "general.json")
                 where = run_provenance(folder) or {}
@@ -281,11 +284,15 @@ def _general_row_key(entry: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _headline(data: dict[str, Any], name: str) -> float | None:
+    """A benchmark's headline number in a general.json (``selfsynth.metrics.general``: "value")."""
     entry = (data.get("benchmarks") or {}).get(name)
-    if isinstance(entry, dict):
-        value = entry.get("headline")
-    else:
-        value = entry
+    value = entry.get("value", entry.get("headline")) if isinstance(entry, dict) else entry
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _stored_improvement(data: dict[str, Any]) -> float | None:
+    """The overall improvement a general.json computed against its --baseline, if any."""
+    value = (data.get("baseline") or {}).get("overall_improvement_pct", data.get("overall_improvement"))
     return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -322,9 +329,9 @@ def table_11(store: Store, ci: bool = False) -> Table:
             row[name] = cell((_headline(e["data"], name) for e in entries), ci)
         improvements = []
         for e in entries:
-            stored = e["data"].get("overall_improvement")
-            if isinstance(stored, (int, float)):
-                improvements.append(float(stored))
+            stored = _stored_improvement(e["data"])
+            if stored is not None:
+                improvements.append(stored)
             elif model != "Base":
                 base = base_of.get((experiment, task, e["run"].get("seed")))
                 improvements.append(overall_improvement(base, {n: _headline(e["data"], n) for n in names}) if base else None)

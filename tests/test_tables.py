@@ -63,7 +63,9 @@ def plant(root: Path) -> Path:
     for it, scores in ((0, (40.0, 50.0, 60.0, 300.0, 30.0)), (2, (44.0, 45.0, 66.0, 330.0, 33.0))):
         names = ("mmstar", "seedbench_2_plus", "mmbench_en_dev", "mme", "mmmu_val")
         _write(root / "default" / "toy" / "ours" / "seed_0" / f"iter_{it}" / "general" / "general.json",
-               {"schema_version": 1, "benchmarks": {n: {"headline": v, "metric": "acc"} for n, v in zip(names, scores)}})
+               {"schema_version": 1, "benchmarks": {n: {"value": v, "metric": "acc"} for n, v in zip(names, scores)}})
+        # lmms-eval's own results.json inside the general step is not a run's results
+        _write(root / "default" / "toy" / "ours" / "seed_0" / f"iter_{it}" / "general" / "mme" / "results.json", {"results": {}})
     # Table 13: two encoders, two seeds
     for seed, (minilm, e5) in {0: (0.75, 0.5), 1: (0.5, 0.5)}.items():
         _write(root / "default" / "toy" / "select_eval" / f"seed_{seed}" / "select_eval.json", {
@@ -214,3 +216,15 @@ def test_full_synthetic_store_is_not_pathological(tmp_path):
     build_all(full)  # lazy imports
     seconds = build_all(full)
     assert seconds < 6.0, f"{seconds:.2f} s for 90 runs (the benchmark's target is 2 s on a quiet machine)"
+
+
+def test_run_provenance_of_a_model_folder(runs, tmp_path):
+    from selfsynth.store import run_provenance
+
+    merged = runs / "default" / "toy" / "ours" / "seed_1" / "iter_2" / "train" / "merged"
+    merged.mkdir(parents=True)
+    found = run_provenance(merged)
+    assert {k: found[k] for k in ("task", "method", "seed", "iteration", "experiment")} == {
+        "task": "toy", "method": "ours", "seed": 1, "iteration": 2, "experiment": "default"}
+    assert found["run"] == str(runs / "default" / "toy" / "ours" / "seed_1")
+    assert run_provenance(tmp_path) is None
