@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from selfsynth import config as cfg
 from selfsynth.errors import UserError
+from selfsynth.tasks.base import build_task, task_class
 from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
 log = logging.getLogger(__name__)
@@ -29,24 +30,6 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise UserError(f"task option {pair!r}: expected KEY=VALUE")
         options[key.strip()] = value.strip()
     return options
-
-
-def task_class(name: str):
-    from selfsynth.registry import TASKS
-
-    return TASKS.get(name)
-
-
-def build_task(name: str, root: str | None, options: dict[str, Any] | None = None, cache_dir: str | None = None):
-    """The task ``name`` on ``root``; without a root, the task's default (e.g. the generated toy
-    world under ``cache_dir``). Options are checked before any default is built."""
-    task_cls = task_class(name)
-    options = task_cls.parse_options(options or {})
-    if root is None:
-        root = task_cls.defaults(cache_dir).root
-        if root is None:
-            raise UserError(f"task {name!r} needs --root (the dataset folder)")
-    return task_cls(root, **dataclasses.asdict(options))
 
 
 def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any] | None = None):
@@ -197,7 +180,7 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
     from selfsynth.tasks.prompts import load_prompts
 
     task_cls = task_class(config.task)
-    options = task_cls.parse_options(parse_options(config.task_options))
+    task_cls.parse_options(parse_options(config.task_options))  # before any default is built
     model, root = config.model, config.root
     if model is None or root is None:
         defaults = task_cls.defaults(config.toy_cache)
@@ -206,7 +189,7 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
         raise UserError(f"task {config.task!r} needs --model (a model folder or a hub id in the local cache)")
     if root is None:
         raise UserError(f"task {config.task!r} needs --root (the dataset folder)")
-    task = task_cls(root, **dataclasses.asdict(options))
+    task = build_task(config.task, root, parse_options(config.task_options))
     prompts = load_prompts(task.domain, config.prompts)  # a bad file fails before the model loads
     every = task.load(config.split)
     samples = subset(every, config.limit, split_seed(config.seed, config.split))

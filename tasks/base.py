@@ -9,6 +9,7 @@ code outside a task's module needs to know the task by name.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,8 @@ class Task(abc.ABC):
     Options: ClassVar[type] = TaskOptions
     # True when samples carry their image's true visible concepts (``image_concepts``)
     has_image_concepts: ClassVar[bool] = False
+    # caveats recorded with every accuracy of this task (metrics.json "flags")
+    accuracy_notes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | Path, **options: Any):
         self.root = Path(root)
@@ -102,6 +105,12 @@ class Task(abc.ABC):
         """Root, model, concepts and general data for settings the user left out. May build what
         it returns (the toy world) under ``cache_dir``; called only when something is missing."""
         return TaskDefaults()
+
+    @classmethod
+    def default_general_data(cls, cache_dir: str | None = None) -> str | None:
+        """Folder of local general-ability benchmark copies a run's ``--general`` reads when the
+        user names none (``None``: the user must); may build them (the toy miniatures)."""
+        return None
 
     def image_concepts(self, sample: Sample) -> list[str]:
         """The concepts truly visible in ``sample``'s image, for tasks with ``has_image_concepts``."""
@@ -143,6 +152,25 @@ class Task(abc.ABC):
         from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.domain)
+
+
+def task_class(name: str) -> type[Task]:
+    """The registered task class ``name`` (a one-line error naming the closest names if unknown)."""
+    from selfsynth.registry import TASKS
+
+    return TASKS.get(name)
+
+
+def build_task(name: str, root: str | Path | None, options: dict[str, Any] | None = None, cache_dir: str | None = None) -> Task:
+    """The task ``name`` on ``root``; without a root, the task's default (e.g. the generated toy
+    world under ``cache_dir``). Options are checked before any default is built."""
+    cls = task_class(name)
+    parsed = cls.parse_options(options or {})
+    if root is None:
+        root = cls.defaults(cache_dir).root
+        if root is None:
+            raise UserError(f"task {name!r} needs --root (the dataset folder)")
+    return cls(root, **{f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)})
 
 
 def split_seed(seed: int, split: str) -> int:

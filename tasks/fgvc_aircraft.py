@@ -33,6 +33,7 @@ class FgvcAircraftTask(DatasetTask):
 
     name = "fgvc_aircraft"
     domain = "aircraft"
+    accuracy_notes = (PAPER_ACCURACY_WARNING,)
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)

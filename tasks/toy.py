@@ -69,6 +69,14 @@ class ToyTask(DatasetTask):
             concepts=str(Path(world.dataset_root) / "concepts.json"), general_data=str(world.general_path),
         )
 
+    @classmethod
+    def default_general_data(cls, cache_dir: str | None = None) -> str | None:
+        """Miniature general-ability benchmarks in the real schemas, built beside the toy world."""
+        from selfsynth.toy import ensure_toy_world
+        from selfsynth.toy.benchmarks import ensure_toy_benchmarks
+
+        return str(ensure_toy_benchmarks(ensure_toy_world(cache_dir)))
+
     def image_concepts(self, sample: Sample) -> list[str]:
         return list(sample.metadata.get("visible_concepts", []))
 

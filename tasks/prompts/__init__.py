@@ -17,7 +17,7 @@ from selfsynth.errors import UserError
 from selfsynth.tasks.base import Prompts
 
 PROMPT_DIR = Path(__file__).resolve().parent
-DOMAINS = ("bird", "dog", "aircraft", "leaf", "skin_lesion", "chest_xray", "toy")
+DOMAINS = tuple(sorted(p.stem for p in PROMPT_DIR.glob("*.yaml")))  # one YAML file per domain
 _LIST_KEYS = ("describe", "simple", "explain", "cot")
 _KEYS = (*_LIST_KEYS, "label_sentence")
 _OPTIONAL_KEYS = ("yes_no",)
