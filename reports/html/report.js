@@ -380,12 +380,18 @@
 
   function sampleItem(i, cols) {
     const uid = index.uid[i], label = meta.labels[index.label[i]];
+    // one row per method, one compact mark per iteration (20 models stay on a few short lines)
     const marks = el("ul", { class: "marks", "aria-label": "Outcome per model" });
+    const groups = [];
     cols.forEach(function (c) {
       const m = index.marks[i][c];
       if (m === "-") return;
-      marks.append(el("li", {}, mark(m === "1", meta.columns[c].label)));
+      const column = meta.columns[c], name = column.method + (column.seed !== null && column.seed !== undefined ? " seed " + column.seed : "");
+      if (!groups.length || groups[groups.length - 1].name !== name) groups.push({ name: name, items: [] });
+      groups[groups.length - 1].items.push(el("span", { class: "mark " + (m === "1" ? "ok" : "bad"), title: column.label + ": " + (m === "1" ? "correct" : "wrong"),
+        "aria-label": "iteration " + column.iteration + " " + (m === "1" ? "correct" : "wrong") }, "it" + column.iteration + (m === "1" ? " ✓" : " ✗")));
     });
+    groups.forEach(function (g) { marks.append(el("li", { class: "mgroup" }, el("span", { class: "mname" }, g.name), g.items)); });
     const summary = el("summary", {},
       thumb(index.thumb[i], label),
       el("span", { class: "who" }, el("span", { class: "label" }, label),
