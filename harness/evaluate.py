@@ -15,6 +15,7 @@ is scored twice by the task's reader (``task.answer_reader()``, ``selfsynth.task
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -104,6 +105,13 @@ def evaluate(
         "scoring_rule": reader.rule,
         "prompts_hash": prompts_hash(prompts),
         "max_new_tokens": max_new_tokens,
+        # with task, split, subset, question and scoring rule: what makes two evaluations
+        # comparable (`selfsynth regress` checks it). The batch size is not in it: answers do not
+        # depend on it (selfsynth.generate); the weights' dtype is.
+        "generation": {**dataclasses.asdict(args), "dtype": str(getattr(getattr(lm, "model", None), "dtype", ""))},
+        "base_model_fingerprint": getattr(lm, "base_fingerprint", "") or lm.fingerprint,
+        "adapter_fingerprint": getattr(lm, "adapter_fingerprint", None),
+        "adapter": getattr(lm, "adapter", None),
         "skipped_images": skipped_images(task, (extra or {}).get("split", "test")),
         "flags": flags_for(task),
         **(extra or {}),

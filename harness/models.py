@@ -13,6 +13,7 @@ first) or its size, and tokenizer/config/chat-template edits are hashed whole.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,24 +34,78 @@ class LoadedModel:
     processor: Any  # its AutoProcessor (image processor + tokenizer + chat template)
     fingerprint: str  # model_fingerprint(path, adapter): the cache identity of this model
     path: str  # local folder the weights came from
+    adapter: str | None = None  # LoRA adapter folder applied on top, if any
+    base_fingerprint: str = ""  # model_fingerprint(path): the weights without the adapter
+    adapter_fingerprint: str | None = None  # folder_fingerprint(adapter): the adapter alone
 
 
 def resolve_path(path_or_id: str | os.PathLike) -> Path:
-    """A local folder, or a hub id already in the local Hugging Face cache (never downloads)."""
+    """A local folder, or a Hugging Face Hub id resolved as transformers does: from the local
+    cache, downloaded into it when online, local-only under ``HF_HUB_OFFLINE=1``."""
     path = Path(path_or_id).expanduser()
     if path.is_dir():
         return path.resolve()
     if path.exists():
         raise UserError(f"{path}: expected a model folder (config.json + weights), got a file")
-    try:
-        from huggingface_hub import snapshot_download
+    return hub_snapshot(str(path_or_id), "model")
 
-        return Path(snapshot_download(str(path_or_id), local_files_only=True))
-    except Exception:
-        raise UserError(
-            f"model {str(path_or_id)!r} is neither a local folder nor in the local Hugging Face cache "
-            "(downloads are disabled; fetch it once with `huggingface-cli download`)"
-        ) from None
+
+# weight formats transformers does not read for our models; never downloaded
+_UNUSED_HUB_FILES = ["*.onnx", "*.onnx_data", "onnx/*", "openvino/*", "*.msgpack", "*.h5", "*.ot", "*.tflite", "*.gguf", "*.mlmodel", "coreml/*"]
+
+
+def hub_snapshot(repo_id: str, what: str = "model") -> Path:
+    """Local folder of a hub repository: the cached snapshot, or (online) a download of the files
+    transformers reads (safetensors preferred over duplicate ``.bin`` weights)."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    import httpx
+
+    fetch = f"fetch it once with `hf download {repo_id}`"
+    try:
+        if constants.HF_HUB_OFFLINE:
+            return Path(snapshot_download(repo_id, local_files_only=True))
+        from huggingface_hub import list_repo_files
+
+        ignore = list(_UNUSED_HUB_FILES)
+        if any(name.endswith(".safetensors") for name in list_repo_files(repo_id)):
+            ignore.append("*.bin")
+        return Path(snapshot_download(repo_id, ignore_patterns=ignore))
+    except HFValidationError:
+        raise UserError(f"{what} {repo_id!r}: no such folder, and not a Hugging Face Hub id (namespace/name)") from None
+    except LocalEntryNotFoundError:
+        why = "HF_HUB_OFFLINE=1" if constants.HF_HUB_OFFLINE else "the Hub could not be reached"
+        raise UserError(f"{what} {repo_id!r} is neither a local folder nor in the local Hugging Face cache ({why}); {fetch}") from None
+    except RepositoryNotFoundError:
+        raise UserError(f"{what} {repo_id!r}: no such local folder, and no such repository on the Hugging Face Hub (if it is gated: `hf auth login`)") from None
+    except (OSError, httpx.HTTPError) as exc:  # network failures
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{what} {repo_id!r}: download from the Hugging Face Hub failed ({first_line}); {fetch} where there is a network") from None
+
+
+def resolve_model(path_or_id: str | os.PathLike, adapter: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """(base model folder, adapter folder or None). A LoRA adapter folder given as the model
+    brings its base from ``adapter_config.json``'s ``base_model_name_or_path``, so an adapter
+    works wherever a model is expected."""
+    folder = Path(path_or_id).expanduser()
+    if adapter is not None:
+        adapter_path = Path(adapter).expanduser()
+        if not (adapter_path / "adapter_config.json").is_file():
+            raise UserError(f"{adapter_path}: expected a LoRA adapter folder with adapter_config.json")
+        return resolve_path(path_or_id), adapter_path.resolve()
+    if not (folder / "adapter_config.json").is_file() or (folder / "config.json").is_file():
+        return resolve_path(path_or_id), None
+    try:
+        base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (ValueError, AttributeError):
+        raise UserError(f"{folder / 'adapter_config.json'}: not a JSON object") from None
+    if not base:
+        raise UserError(f"{folder} is a LoRA adapter without base_model_name_or_path; pass --model BASE --adapter {folder}")
+    try:
+        return resolve_path(base), folder.resolve()
+    except UserError as exc:
+        raise UserError(f"{folder} is a LoRA adapter on {base!r}, which cannot be found ({exc}); pass --model BASE --adapter {folder}") from None
 
 
 def _dir_digest(folder: Path, digest: "hashlib._Hash") -> None:
@@ -71,14 +126,20 @@ def _dir_digest(folder: Path, digest: "hashlib._Hash") -> None:
                 digest.update(hashlib.sha256(head + tail).digest())
 
 
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """Stable id of one folder's files (e.g. an adapter alone), as ``model_fingerprint`` hashes them."""
+    digest = hashlib.sha256(b"selfsynth-folder-v1\0")
+    _dir_digest(Path(folder), digest)
+    return digest.hexdigest()[:32]
+
+
 def model_fingerprint(path: str | os.PathLike, adapter: str | os.PathLike | None = None) -> str:
-    """Stable id of (model files, adapter files); independent of where the folders live."""
+    """Stable id of (model files, adapter files); independent of where the folders live. An
+    adapter folder given as ``path`` fingerprints as (its base, itself)."""
+    base_path, adapter_path = resolve_model(path, adapter)
     digest = hashlib.sha256(b"selfsynth-model-v1\0")
-    _dir_digest(resolve_path(path), digest)
-    if adapter is not None:
-        adapter_path = Path(adapter)
-        if not (adapter_path / "adapter_config.json").is_file():
-            raise UserError(f"{adapter_path}: expected a LoRA adapter folder with adapter_config.json")
+    _dir_digest(base_path, digest)
+    if adapter_path is not None:
         digest.update(b"\0adapter\0")
         _dir_digest(adapter_path, digest)
     return digest.hexdigest()[:32]
@@ -129,9 +190,9 @@ def load_model(
     for the toy model) and the transformers default on GPUs."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    path = resolve_path(path_or_id)
+    path, adapter = resolve_model(path_or_id, adapter)
     if not (path / "config.json").is_file():
-        raise UserError(f"{path}: expected a model folder with config.json")
+        raise UserError(f"{path}: expected a model folder with config.json (or a LoRA adapter folder with adapter_config.json)")
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(dtype, torch_device)
     attn = attn_implementation
@@ -150,7 +211,11 @@ def load_model(
             model = model.merge_and_unload()
     model.to(torch_device)
     model.eval()
-    return LoadedModel(model=model, processor=processor, fingerprint=model_fingerprint(path, adapter), path=str(path))
+    return LoadedModel(
+        model=model, processor=processor, fingerprint=model_fingerprint(path, adapter), path=str(path),
+        adapter=str(adapter) if adapter is not None else None, base_fingerprint=model_fingerprint(path),
+        adapter_fingerprint=folder_fingerprint(adapter) if adapter is not None else None,
+    )
 
 
 def merge_adapter(base: str | os.PathLike, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> str:

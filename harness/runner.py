@@ -70,10 +70,29 @@ def subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
 
 
 class Runner(abc.ABC):
-    """Base of every method. Subclasses set ``name`` and implement ``build_data``."""
+    """Base of every method. Subclasses set ``name`` and implement ``build_data``.
+
+    The API a method may use (stable; docs/add_a_method.md shows it in use):
+
+    - ``self.config`` (``RunConfig``), ``self.task`` (``selfsynth.tasks.base.Task``),
+      ``self.train_samples`` / ``self.test_samples`` (``Sample``: ``id``, ``image_path``,
+      ``label``; the ``--limit`` subsets, training images as the model sees them);
+    - ``prompts()``: the domain's question pools and label sentence;
+    - ``class_concepts()``: step 0, a ``ConceptSet`` (``.concepts`` {class: [concept]},
+      ``.for_class(label)``);
+    - ``selected_concepts()``: steps 1–2 with the base model, {image id: [concept]} (a plain dict);
+    - ``synthesized_data(iteration, model_path, out_dir, image_concepts, mode)``: the paper's step 3
+      at iteration 1 and rejection sampling after it, returning training rows;
+    - ``iteration_seed(iteration)``: a seed for the method's own random choices;
+    - ``load_lm(model_path)``: a generation model for ``selfsynth.generate.generate``.
+    Everything else (store, resume, training, merging, evaluation) is the shared loop's.
+    """
 
     name: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False for zero-shot methods: only iteration 0 is evaluated
+    # False when build_data never calls class_concepts(): a run then needs no --concepts and no
+    # concept-LLM key (checked before any model loads, selfsynth.api.check_inputs)
+    uses_concepts: ClassVar[bool] = True
 
     def __init__(self, config: RunConfig, task: Task, store: RunStore, cache: ResponseCache, base_model: str):
         self.config = config
@@ -94,9 +113,14 @@ class Runner(abc.ABC):
     # -- what a method defines --------------------------------------------------------------
     @abc.abstractmethod
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
-        """Training rows {"id","image","question","answer"} for ``iteration`` (1-based), built with
-        ``model_path`` (the base model at iteration 1, then the previous iteration's merged model).
-        Files written under ``out_dir`` are kept in the run store."""
+        """Training rows for ``iteration`` (1-based), built with ``model_path`` (the base model at
+        iteration 1, then the previous iteration's merged model). Files written under ``out_dir``
+        are kept in the run store.
+
+        A training row is a dict: ``id`` (the sample id), ``image`` (the path to train on: the
+        sample's ``image_path``), ``question`` (the user turn, without the image token) and
+        ``answer`` (the assistant turn the loss is computed on). Other JSON-able keys (e.g.
+        ``question_type``) are kept in ``train.jsonl`` for analysis and ignored by training."""
 
     def model_view(self, samples: list[Sample]) -> list[Sample]:
         """``samples`` with each image as the task shows it to the model (``open_image``, e.g.
@@ -128,6 +152,9 @@ class Runner(abc.ABC):
 
     # -- helpers methods compose ------------------------------------------------------------
     def prompts(self):
+        """The domain's prompts (``--prompts`` overrides them): question pools ``simple``,
+        ``explain``, ``cot`` (lists of str; ``explain[0]`` is the evaluation question),
+        ``describe``, and ``label_sentence`` (a format string with ``{label}``)."""
         from selfsynth.tasks.prompts import load_prompts
 
         return load_prompts(self.task.domain, self.config.prompts)
@@ -165,7 +192,8 @@ class Runner(abc.ABC):
         return path
 
     def class_concepts(self):
-        """Step 0: {class: concepts}, imported from --concepts or asked of the concept LLM (cached)."""
+        """Step 0: a ``ConceptSet`` (``.concepts`` {class: [concept]}, ``.for_class(label)``),
+        imported from ``--concepts`` or asked of the concept LLM (cached)."""
         from selfsynth.synth import class_concepts
 
         return class_concepts(
@@ -175,7 +203,8 @@ class Runner(abc.ABC):
         )
 
     def selected_concepts(self) -> dict[str, list[str]]:
-        """Steps 1–2 with the base model: {image id: selected concepts, best first}."""
+        """Steps 1–2 with the base model: a dict {image id: [selected concept, best first]}
+        (descriptions and selection are cached per task and shared by the methods using them)."""
         from selfsynth.synth import describe_images, select_image_concepts
 
         concepts = self.class_concepts()
@@ -184,9 +213,10 @@ class Runner(abc.ABC):
         return select_image_concepts(self.train_samples, descriptions, concepts, self.config.synth, self.shared_dir())
 
     def synthesized_data(self, iteration: int, model_path: str, out_dir: Path, image_concepts: dict[str, list[str]], mode: str) -> list[dict[str, Any]]:
-        """Iteration 1: step-3 rewriting by ``model_path`` with ``image_concepts`` in the hidden
-        context; iterations ≥ 2: candidates from ``model_path`` kept by the rejection ``mode``
-        ("infonce", "random" or "label", see ``selfsynth.synth.reject``)."""
+        """Training rows (see ``build_data``). Iteration 1: step-3 rewriting by ``model_path`` with
+        ``image_concepts`` ({image id: [concept]}) in the hidden context; iterations ≥ 2: candidates
+        from ``model_path`` kept by the rejection ``mode`` ("infonce", "random" or "label", see
+        ``selfsynth.synth.reject``)."""
         from selfsynth.synth import rejection_sample, rewrite_answers
 
         lm = self.load_lm(model_path)
@@ -199,6 +229,7 @@ class Runner(abc.ABC):
         )
 
     def iteration_seed(self, iteration: int) -> int:
+        """A seed for ``iteration``'s own random choices, derived from ``--seed`` (training uses it too)."""
         return self.config.seed * 1000 + iteration
 
     # -- the loop ----------------------------------------------------------------------------
@@ -275,6 +306,9 @@ class Runner(abc.ABC):
             self.task, self.test_samples, lm, path, cache=self.cache,
             max_new_tokens=self.config.eval_max_new_tokens, batch_size=self.config.eval_batch_size,
             prompts=self.prompts(),
+            # as `selfsynth eval` records them, so `selfsynth regress` can compare the two
+            extra={"split": "test", "limit": self.config.limit, "seed": self.config.seed, "root": str(self.task.root),
+                   "task_options": list(self.config.task_options), "prompts": self.config.prompts},
         )
         return metrics
 

@@ -148,6 +148,47 @@ def run_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
     return None
 
 
+def plugin_provenance(group: str, name: str, obj: Any) -> dict[str, Any] | None:
+    """Where a class registered as ``name`` comes from, when it is not ours: its distribution and
+    version (through the entry point of ``group``, else the package that holds its module) and a
+    sha256 of its source (every .py file of its top-level package, by relative path), so a run
+    records exactly which plugin code produced it. None for the harness's own classes."""
+    import hashlib
+    import importlib.util
+
+    module = getattr(obj, "__module__", "") or ""
+    top = module.split(".")[0]
+    if top == "selfsynth":
+        return None
+    dist_name = None
+    for ep in metadata.entry_points(group=group, name=name):
+        dist_name = ep.dist.metadata["Name"] if ep.dist is not None else None
+    if dist_name is None:
+        dist_name = next(iter(metadata.packages_distributions().get(top, [])), None)
+    version = None
+    if dist_name is not None:
+        try:
+            version = metadata.version(dist_name)
+        except metadata.PackageNotFoundError:
+            pass
+    spec = importlib.util.find_spec(top)
+    digest = hashlib.sha256()
+    if spec is not None and spec.submodule_search_locations:
+        folders = [Path(f) for f in spec.submodule_search_locations]
+        files = sorted((p.relative_to(folder).as_posix(), p) for folder in folders for p in folder.rglob("*.py"))
+    elif spec is not None and spec.origin:
+        files = [(Path(spec.origin).name, Path(spec.origin))]
+    else:
+        files = []
+    for rel, path in files:
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return {
+        "name": name, "group": group, "object": f"{module}:{getattr(obj, '__qualname__', '')}",
+        "distribution": dist_name, "version": version,
+        "source_sha256": digest.hexdigest() if files else None, "source_files": len(files),
+    }
+
+
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in TRACKED_PACKAGES:

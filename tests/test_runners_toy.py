@@ -78,17 +78,17 @@ def results_limit_recorded(path: Path) -> bool:
     return results["limit"] == 48 and results["schema_version"] == 1
 
 
-def _write_plugin_dist(site: Path) -> None:
-    dist = site / "selfsynth_example_plugin-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: selfsynth-example-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[selfsynth.methods]\nlabel_concepts = selfsynth_example_plugin:LabelConceptsRunner\n")
+def _install_plugin(site: Path) -> None:
+    """pip-installs the example plugin package into its own folder (the shared venv stays as it is)."""
+    source = REPO / "tests" / "plugins" / "selfsynth_example_plugin"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
+                   check=True, capture_output=True, timeout=300)
 
 
 def test_plugin_method_through_entry_point_end_to_end(toy_world, tmp_path):
     site = tmp_path / "site"
-    _write_plugin_dist(site)
-    env = {"PYTHONPATH": f"{REPO / 'tests' / 'plugins'}:{site}:{REPO}"}
+    _install_plugin(site)
+    env = {"PYTHONPATH": f"{site}:{REPO}"}
     listing = _cli(["ls", "methods"], env)
     out, _ = listing.communicate(timeout=60)
     assert "label_concepts  label sentence followed by the first class-level concepts (plugin example)" in out
@@ -96,6 +96,9 @@ def test_plugin_method_through_entry_point_end_to_end(toy_world, tmp_path):
     assert result["method"] == "label_concepts"
     data = read_jsonl(tmp_path / "runs/default/toy/label_concepts/iter_1/data/train.jsonl")
     assert len(data) == 36 * 2 and all(" It has " in r["answer"] for r in data)
+    manifest = next(p for p in (tmp_path / "runs").rglob("manifest.json") if "label_concepts" in p.parts and "plugins" in read_json(p))
+    plugins = read_json(manifest)["plugins"]
+    assert [(p["distribution"], p["version"]) for p in plugins] == [("selfsynth-example-plugin", "0.1.0")]
     assert result["iterations"][1]["metrics"]["accuracy"] > result["iterations"][0]["metrics"]["accuracy"]
 
 

@@ -85,6 +85,14 @@ class ConceptSet:
     unmatched_keys: list[str] = field(default_factory=list)  # JSON keys that named no class
     source: str = ""
     calls: int = 0  # LLM requests actually sent (0 on a fully cached re-run)
+    prompt_tokens: int = 0  # token use of those requests, as the endpoint reported it
+    completion_tokens: int = 0
+
+    def cost_usd(self, price_input_per_mtok: float | None, price_output_per_mtok: float | None) -> float | None:
+        """Cost of this invocation's requests at the given USD prices per million tokens."""
+        if price_input_per_mtok is None or price_output_per_mtok is None:
+            return None
+        return (self.prompt_tokens * price_input_per_mtok + self.completion_tokens * price_output_per_mtok) / 1e6
 
     def for_class(self, name: str) -> list[str]:
         return self.concepts.get(name, [])
@@ -99,6 +107,8 @@ class ConceptSet:
             "concepts_total": sum(counts),
             "concepts_per_class_mean": (sum(counts) / len(counts)) if counts else 0.0,
             "llm_calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
             "prompt_version": CONCEPT_PROMPT_VERSION,
         }
 
@@ -176,10 +186,11 @@ def ask_llm_concepts(
     cached = cache.get_many(list(keys.values()))
     todo = [name for name in class_names if keys[name] not in cached]
     answers: dict[str, str] = {name: cached[keys[name]]["text"] for name in class_names if keys[name] in cached}
+    used = [0, 0]  # prompt, completion tokens of the requests sent now
     if todo:
         client = _client(cfg, api_key)
 
-        def ask(name: str) -> tuple[str, str]:
+        def ask(name: str) -> tuple[str, str, tuple[int, int]]:
             import openai
 
             try:
@@ -191,11 +202,17 @@ def ask_llm_concepts(
                 )
             except openai.APIError as exc:
                 raise UserError(f"concept LLM {cfg.concept_model!r} at {client.base_url} failed for class {name!r}: {exc}") from exc
-            return name, reply.choices[0].message.content or ""
+            usage = getattr(reply, "usage", None)
+            tokens = (int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
+            return name, reply.choices[0].message.content or "", tokens
 
         with ThreadPoolExecutor(max_workers=max(1, cfg.concept_concurrency)) as pool:
-            for name, text in tqdm(pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None):
+            for name, text, (prompt_tokens, completion_tokens) in tqdm(
+                pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None,
+            ):
                 answers[name] = text
+                used[0] += prompt_tokens
+                used[1] += completion_tokens
                 if parse_concepts(text):  # an answer without a single "- " line is not kept
                     cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
     concepts = {name: parse_concepts(answers[name]) for name in class_names}
@@ -203,7 +220,8 @@ def ask_llm_concepts(
     where = f"concept LLM {cfg.concept_model!r}"
     if missing and not allow_missing:
         raise _missing_error(missing, where)
-    return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo))
+    return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo),
+                      prompt_tokens=used[0], completion_tokens=used[1])
 
 
 def _client(cfg: SynthConfig, api_key: str | None):

@@ -1,10 +1,6 @@
 """A worked example of a third-party method: one class in one file, registered through the
-``selfsynth.methods`` entry point of its own distribution — no edit to the harness.
-
-Its pyproject.toml would say::
-
-    [project.entry-points."selfsynth.methods"]
-    label_concepts = "selfsynth_example_plugin:LabelConceptsRunner"
+``selfsynth.methods`` entry point of its own distribution (``../pyproject.toml``) — no edit to the
+harness. Install it with ``pip install -e tests/plugins/selfsynth_example_plugin``.
 """
 from __future__ import annotations
 
