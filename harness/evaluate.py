@@ -100,6 +100,7 @@ def evaluate(
     metrics.update({
         "task": task.name,
         "model_fingerprint": lm.fingerprint,
+        "engine": lm.engine,
         "model_path": str(getattr(lm, "path", "")),
         "question": question,
         "scoring_rule": reader.rule,

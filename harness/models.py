@@ -37,6 +37,13 @@ class LoadedModel:
     adapter: str | None = None  # LoRA adapter folder applied on top, if any
     base_fingerprint: str = ""  # model_fingerprint(path): the weights without the adapter
     adapter_fingerprint: str | None = None  # folder_fingerprint(adapter): the adapter alone
+    engine: str = "hf"  # the generation engine (selfsynth.generate): transformers generate
+
+    def close(self) -> None:
+        """Nothing to stop: the weights go with the last reference (``VllmModel.close`` stops an engine)."""
+    adapter: str | None = None  # LoRA adapter folder applied on top, if any
+    base_fingerprint: str = ""  # model_fingerprint(path): the weights without the adapter
+    adapter_fingerprint: str | None = None  # folder_fingerprint(adapter): the adapter alone
 
 
 def resolve_path(path_or_id: str | os.PathLike) -> Path:
@@ -234,10 +241,82 @@ def merge_adapter(base: str | os.PathLike, adapter_dir: str | os.PathLike, out_d
         model.to("cuda")
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     processor = AutoProcessor.from_pretrained(base_path)
+    save_model(model, processor, out)
+    return str(out)
+
+
+# The LLaVA-1.5 hub layout (llava-hf/llava-1.5-7b-hf), which vLLM, lmms-eval's llava_hf and
+# transformers 4 read: the CLIP tower's tensors under ``vision_tower.vision_model.``. Transformers 5
+# writes them one level up (``vision_tower.embeddings...``) and reads both; its llava conversion
+# mapping already writes ``language_model.model.*`` / ``language_model.lm_head.*`` /
+# ``multi_modal_projector.*`` as the hub has them.
+_TOWER = "vision_tower."
+_HUB_TOWER = "vision_tower.vision_model."
+
+
+def hub_key(key: str) -> str:
+    """A saved tensor name in the hub layout."""
+    if key.startswith(_TOWER) and not key.startswith(_HUB_TOWER):
+        return _HUB_TOWER + key[len(_TOWER):]
+    return key
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise UserError(f"{folder}: no *.safetensors weights (expected a model saved with save_pretrained)")
+    return files
+
+
+def is_hub_layout(folder: str | os.PathLike) -> bool:
+    """True when every tensor name in the folder's safetensors files is already in the hub layout
+    (reads the file headers only)."""
+    from safetensors import safe_open
+
+    for path in _weight_files(Path(folder)):
+        with safe_open(str(path), "pt") as handle:
+            if any(hub_key(key) != key for key in handle.keys()):
+                return False
+    return True
+
+
+def _rename_weights(folder: Path) -> None:
+    """Rewrite the folder's safetensors shards (and the shard index) with hub-layout names, one shard
+    in memory at a time."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    for path in _weight_files(folder):
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {"format": "pt"}
+            tensors = {hub_key(key): handle.get_tensor(key) for key in handle.keys()}
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.replace(path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        data = json.loads(index.read_text())
+        data["weight_map"] = {hub_key(k): v for k, v in data.get("weight_map", {}).items()}
+        index.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_hub_layout(src: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Copy the model folder ``src`` to ``out`` (atomically) with its tensors in the hub layout."""
+    src_path = Path(src)
     with atomic_dir(out) as tmp:
+        shutil.copytree(src_path, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+        _rename_weights(tmp)
+
+
+def save_model(model: Any, processor: Any, out_dir: str | os.PathLike) -> None:
+    """``save_pretrained`` of model + processor into ``out_dir`` (atomically), with the tensors in
+    the LLaVA-1.5 hub layout, so vLLM, lmms-eval and older transformers load the folder too."""
+    with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-    return str(out)
+        _rename_weights(tmp)
 
 
 class atomic_dir:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from selfsynth import config as cfg
 from selfsynth.cache import ResponseCache
 from selfsynth.errors import UserError
+from selfsynth.generate import GenerateConfig
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
 from selfsynth.store import SCHEMA_VERSION, RunStore
 from selfsynth.synth.config import SynthConfig
@@ -48,6 +49,7 @@ class RunConfig:
     eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)")
     train: TrainConfig = cfg.field(default_factory=TrainConfig, help="training loop settings")
     synth: SynthConfig = cfg.field(default_factory=SynthConfig, help="self-synthesis settings")
+    generate: GenerateConfig = cfg.field(default_factory=GenerateConfig, help="generation engine (every stage: describe, rewrite, rejection sampling, evaluation)")
 
 
 def subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
@@ -162,11 +164,17 @@ class Runner(abc.ABC):
     def load_lm(self, model_path: str):
         """One loaded model at a time (CPU memory), reused across steps of the same iteration."""
         if model_path not in self._lm_cache:
-            from selfsynth.models import load_model
+            from selfsynth.generate import load_generator
 
-            self._lm_cache.clear()
-            self._lm_cache[model_path] = load_model(model_path)
+            self.release_lm()
+            self._lm_cache[model_path] = load_generator(model_path, self.config.generate)
         return self._lm_cache[model_path]
+
+    def release_lm(self) -> None:
+        """Drop the loaded model (a vLLM engine is stopped, so training gets its GPU memory)."""
+        for lm in self._lm_cache.values():
+            lm.close()
+        self._lm_cache.clear()
 
     def shared_dir(self) -> Path:
         """Method-independent synthesis files of this task (concepts, base-model descriptions,
@@ -293,7 +301,7 @@ class Runner(abc.ABC):
 
         rows = read_jsonl(data_dir / "train.jsonl")
         train_cfg = dataclasses.replace(self.config.train, seed=self.iteration_seed(iteration))
-        self._lm_cache.clear()
+        self.release_lm()
         result = train(model_path, rows, path / "adapter", train_cfg)
         merge_adapter(model_path, str(path / "adapter"), str(path / "merged"))
         return {"n_examples": len(rows), **_train_summary(result)}

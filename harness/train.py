@@ -65,6 +65,7 @@ class TrainConfig:
     augment: Literal["none", "light", "paper"] = field(
         "none", help="image augmentation: none, light (random resized crop, mild colour jitter) or paper (per image 1-4 random ops of the published set: flips, rotation ±30°, colour jitter 0.4, affine, blur, perspective)"
     )
+    pack_questions: bool = field(False, help="one multi-turn sequence per image holding all its QA rows, so the image is encoded once (off in the paper configs; per_device_batch_size then counts images)")
     bf16: str = field("auto", help="bf16 autocast: auto (GPU with bf16, and CPU where it is faster), true, false")
     seed: int = field(0, help="seed for initialisation of LoRA weights, shuffling and augmentation")
     max_steps: int | None = field(None, help="stop after this many optimizer steps (overrides epochs)")
@@ -121,6 +122,14 @@ def mix_general(examples: list[dict], general_path: str | os.PathLike, seed: int
         rng.shuffle(pool)
         picked.extend(pool[: len(examples) - len(picked)])
     return examples + picked
+
+
+def pack_by_image(rows: Sequence[dict]) -> list[list[dict]]:
+    """Rows grouped by image, in order of each image's first row: one training sequence per image."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["image"], []).append(row)
+    return list(groups.values())
 
 
 class RandomOps:
@@ -189,11 +198,15 @@ def check_global_batch(cfg: TrainConfig, world_size: int) -> None:
 
 
 class AnswerOnlyCollator:
-    """Rows → a right-padded batch whose labels keep only the answer tokens and the EOS.
+    """Training items → a right-padded batch whose labels keep only the answer tokens and EOS.
 
-    The answer is appended to the model's own chat prompt (``render_prompt``) as
-    ``prompt + " " + answer + eos``; the prompt's token count is found by tokenizing the prompt
-    alone, after checking that it is an exact token prefix of the full text."""
+    An item is one row ``{"image","question","answer"}`` or a list of rows of ONE image (image
+    packing, ``TrainConfig.pack_questions``). A row's answer is appended to the model's own chat
+    prompt (``render_prompt``) as ``prompt + " " + answer + eos``. A packed item continues that text
+    turn by turn as LLaVA-1.5's multi-turn training data does (``...a1</s>USER: q2 ASSISTANT: a2</s>``),
+    with the chat template's own text for each later user turn, so the image is encoded once and
+    every answer (+ EOS) carries loss. Token boundaries come from tokenizing the text up to each
+    boundary, after checking that it is an exact token prefix of the full text."""
 
     def __init__(self, processor: Any, augment: str = "none"):
         from selfsynth.models import render_prompt
@@ -215,24 +228,52 @@ class AnswerOnlyCollator:
             raise UserError(f"{path}: cannot read training image ({exc})") from None
         return self._transform(img) if self._transform is not None else img
 
-    def __call__(self, rows: Sequence[dict]) -> dict[str, Any]:
+    def _next_user_turn(self, history: list[dict], question: str) -> str:
+        """The chat template's text for a later (image-free) user turn, up to where its answer starts."""
+        before = self.processor.apply_chat_template(history, tokenize=False)
+        after = self.processor.apply_chat_template(
+            history + [{"role": "user", "content": [{"type": "text", "text": question}]}], add_generation_prompt=True, tokenize=False,
+        )
+        if not after.startswith(before):
+            raise UserError("pack_questions: the chat template does not render a conversation as a prefix of its continuation")
+        return after[len(before):]
+
+    def _text(self, rows: Sequence[dict]) -> tuple[str, list[tuple[int, int]]]:
+        """The sequence text and the character spans of each answer + EOS in it."""
         eos = self.tokenizer.eos_token
-        prompts = [self.render_prompt(self.processor, row["question"]) for row in rows]
-        texts = [f"{p} {row['answer'].strip()}{eos}" for p, row in zip(prompts, rows)]
-        images = [self._image(row["image"]) for row in rows]
-        batch = self.processor(images=images, text=texts, padding=True, padding_side="right", return_tensors="pt")
-        labels = batch["input_ids"].clone()
-        labels[batch["attention_mask"] == 0] = -100
-        for i, (prompt, text) in enumerate(zip(prompts, texts)):
-            prompt_ids = self.tokenizer(prompt)["input_ids"]
+        text, spans, history = "", [], []
+        for k, row in enumerate(rows):
+            question, answer = row["question"], row["answer"].strip()
+            if k == 0:
+                text = self.render_prompt(self.processor, question)
+                history.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]})
+            else:
+                text += self._next_user_turn(history, question)
+                history.append({"role": "user", "content": [{"type": "text", "text": question}]})
+            history.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+            begin = len(text)
+            text += f" {answer}{eos}"
+            spans.append((begin, len(text)))
+        return text, spans
+
+    def __call__(self, items: Sequence[dict | Sequence[dict]]) -> dict[str, Any]:
+        import torch
+
+        groups = [[item] if isinstance(item, dict) else list(item) for item in items]
+        texts, spans = zip(*(self._text(rows) for rows in groups))
+        images = [self._image(rows[0]["image"]) for rows in groups]
+        batch = self.processor(images=images, text=list(texts), padding=True, padding_side="right", return_tensors="pt")
+        labels = torch.full_like(batch["input_ids"], -100)
+        for i, (rows, text) in enumerate(zip(groups, texts)):
             full_ids = self.tokenizer(text)["input_ids"]
-            if full_ids[: len(prompt_ids)] != prompt_ids:
-                raise UserError(f"row {rows[i].get('id')!r}: the prompt does not tokenize as a prefix of prompt + answer")
-            # the processor expanded each <image> into the image's patch tokens
-            expanded = int((batch["input_ids"][i] == self.image_token_id).sum())
-            n_images = prompt_ids.count(self.image_token_id)
-            prompt_len = len(prompt_ids) + expanded - n_images
-            labels[i, :prompt_len] = -100
+            # the processor expanded the one <image> into the image's patch tokens
+            shift = int((batch["input_ids"][i] == self.image_token_id).sum()) - full_ids.count(self.image_token_id)
+            for begin, end in spans[i]:
+                start_ids = self.tokenizer(text[:begin])["input_ids"]
+                end_ids = self.tokenizer(text[:end])["input_ids"]
+                if full_ids[: len(start_ids)] != start_ids or full_ids[: len(end_ids)] != end_ids:
+                    raise UserError(f"row {rows[0].get('id')!r}: the prompt does not tokenize as a prefix of prompt + answer")
+                labels[i, len(start_ids) + shift : len(end_ids) + shift] = batch["input_ids"][i, len(start_ids) + shift : len(end_ids) + shift]
         batch["labels"] = labels
         return batch
 
@@ -347,7 +388,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=_Rows(rows),
+        train_dataset=_Rows(pack_by_image(rows) if cfg.pack_questions else rows),
         data_collator=AnswerOnlyCollator(processor, augment=cfg.augment),
         callbacks=[_LossLog()],
     )

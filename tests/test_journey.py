@@ -182,3 +182,39 @@ def test_an_adapter_whose_base_is_missing_says_what_to_pass(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{adapter} is a LoRA adapter on 'someorg/base-not-cached', which cannot be found" in err
     assert f"pass --model BASE --adapter {adapter}" in err and err.count("\n") == 1
+
+
+def test_concepts_imports_a_descriptor_file_onto_the_task_classes(toy_world, tmp_path, capsys):
+    source = read_json(Path(toy_world.dataset_root) / "concepts.json")
+    # a public descriptor file spells classes its own way: index prefixes, other case, extra keys
+    descriptors = {f"{i + 1:03d}.{name.upper()}": values for i, (name, values) in enumerate(source.items())}
+    descriptors["Not A Toy Bird"] = ["green tail"]
+    (tmp_path / "descriptors.json").write_text(json.dumps(descriptors))
+    out = tmp_path / "concepts" / "toy.json"
+    assert main(["concepts", "--task", "toy", "--root", str(toy_world.dataset_root), "--from-json", str(tmp_path / "descriptors.json"),
+                 "--out", str(out)]) == 0
+    assert read_json(out) == source
+    stats = read_json(out.with_name("toy.json.stats.json"))
+    assert stats["classes"] == len(source) and stats["unmatched_keys"] == ["Not A Toy Bird"] and stats["llm_calls"] == 0
+    assert "1 keys named no class, e.g. 'Not A Toy Bird'" in capsys.readouterr().out
+
+
+def test_concepts_from_an_llm_endpoint_are_cached_and_costed(toy_world, tmp_path, monkeypatch, capsys):
+    from tests.test_synth_concepts import _ChatServer
+
+    monkeypatch.setenv("PROBE_KEY", "sk-test")
+    out = tmp_path / "toy.json"
+    with _ChatServer() as url:
+        args = ["concepts", "--task", "toy", "--root", str(toy_world.dataset_root), "--out", str(out), "--model", "probe-llm",
+                "--base-url", url, "--api-key-env", "PROBE_KEY", "--price-input-per-mtok", "2.5", "--price-output-per-mtok", "10", "--json"]
+        assert main(args) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert main(args) == 0
+        second = json.loads(capsys.readouterr().out)
+    classes = len(read_json(Path(toy_world.dataset_root) / "concepts.json"))
+    # the loopback server reports 10 prompt + 10 completion tokens per request
+    assert first["llm_calls"] == classes and first["prompt_tokens"] == first["completion_tokens"] == 10 * classes
+    assert first["cost_usd"] == pytest.approx(classes * (10 * 2.5 + 10 * 10) / 1e6)
+    assert second["llm_calls"] == 0 and second["cost_usd"] == 0
+    concepts = read_json(out)
+    assert len(concepts) == classes and all(values == [f"{name.lower()} crest", "bright wing bars", "indented line counts"] for name, values in concepts.items())

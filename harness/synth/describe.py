@@ -38,6 +38,7 @@ def describe_images(
     )
     stage = Stage(out_dir, "describe", {
         "model": lm.fingerprint, "samples": samples_digest(samples), "prompts": used, "gen": asdict(args),
+        "engine": lm.engine,
     })
     if not stage.done():
         requests = [(s.image_path, p) for s in samples for p in used]

@@ -76,7 +76,7 @@ def rejection_sample(
 
         encoder = encoder or make_encoder(cfg)
     stage = Stage(out_dir, "reject", {
-        "model": lm.fingerprint, "samples": samples_digest(samples), "gen": asdict(args), "mode": mode,
+        "model": lm.fingerprint, "engine": lm.engine, "samples": samples_digest(samples), "gen": asdict(args), "mode": mode,
         "iteration": iteration, "concepts": [list(image_concepts.get(s.id, [])) for s in samples],
         "class_concepts": {k: list(v) for k, v in sorted(by_class.items())}, "pools": pools, "weights": weights,
         "n": cfg.reject_questions, "tau": cfg.tau, "rule": cfg.label_match, "label_sentence": prompts.label_sentence,
