@@ -18,10 +18,10 @@ def test_select_eval_on_toy_feeds_table_13(toy_world, tmp_path, capsys):
     minilm_folder = KNOWN_ENCODERS["all-MiniLM-L6-v2"]()  # the same weights under a second name
     out = tmp_path / "runs"
     argv = ["select-eval", "--task", "toy", "--toy_cache", str(TOY_CACHE), "--limit", "12", "--out", str(out),
-            "--synth.describe_samples", "2", "--encoders", f"all-MiniLM-L6-v2,{minilm_folder}", "--json"]
+            "--synth.describe_samples", "2", "--synth.describe_prompts", "1", "--synth.describe_max_new_tokens", "48", "--encoders", f"all-MiniLM-L6-v2,{minilm_folder}", "--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["task"] == "toy" and result["n_images"] == 12 and list(result["encoders"]) == ["all-MiniLM-L6-v2", minilm_folder]
+    assert result["task"] == "toy" and result["n_images"] == 12 and sorted(result["encoders"]) == sorted(["all-MiniLM-L6-v2", minilm_folder])
     task_images = {}
     from selfsynth.tasks.base import build_task
 
