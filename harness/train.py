@@ -329,11 +329,16 @@ def _prepare_model(model_path: Path, cfg: TrainConfig, on_gpu: bool) -> Any:
     return get_peft_model(model, lora)
 
 
-def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str | os.PathLike, cfg: TrainConfig | None = None) -> TrainResult:
-    """Fine-tune ``model_path`` on ``examples`` ({"id","image","question","answer"}); see the module doc."""
+def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
+          desc: str = "train") -> TrainResult:
+    """Fine-tune ``model_path`` on ``examples`` ({"id","image","question","answer"}); see the module doc.
+    ``desc`` titles the progress bar; the Trainer's per-step log dictionaries go to the
+    ``selfsynth.train`` logger (a run's log file), not the terminal."""
+    import logging
+
     import torch
     from transformers import AutoProcessor, Trainer, TrainerCallback, TrainingArguments
-    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from selfsynth.models import atomic_dir, distributed_state, resolve_path
 
@@ -357,6 +362,28 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
             if logs and "loss" in logs:
                 step_log.append({"step": state.global_step, "loss": float(logs["loss"]), "learning_rate": float(logs.get("learning_rate", 0.0))})
+            if logs and state.is_world_process_zero:
+                logging.getLogger("selfsynth.train").info("%s step %d: %s", desc, state.global_step, logs)
+
+    class _TitledProgress(ProgressCallback):
+        """The Trainer's bar with a title and rows/s; its log dictionaries are not printed."""
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            super().on_train_begin(args, state, control, **kwargs)
+            if self.training_bar is not None:
+                self.training_bar.set_description(desc)
+                self.training_bar.unit = "step"
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            super().on_step_end(args, state, control, **kwargs)
+            if self.training_bar is not None:
+                rate = self.training_bar.format_dict.get("rate")
+                if rate:
+                    rows_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+                    self.training_bar.set_postfix_str(f"{rate * rows_per_step:.1f} items/s", refresh=False)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            pass  # _LossLog writes them to the log
 
     scratch = out.parent / f".{out.name}.trainer-{os.getpid()}"
     args = TrainingArguments(
@@ -394,6 +421,8 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
     )
     # our loss log replaces the Trainer's print-every-log-line fallback for disabled progress bars
     trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(_TitledProgress())
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
