@@ -8,8 +8,11 @@ other.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import logging
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +23,15 @@ from selfsynth.cache import ResponseCache
 from selfsynth.errors import UserError
 from selfsynth.generate import GenerateConfig
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.metrics.fluency import DEFAULT_REFERENCE
+from selfsynth.metrics.grading import FLUENCY_MODEL_HELP, GradingSettings
 from selfsynth.store import SCHEMA_VERSION, RunStore
 from selfsynth.synth.config import SynthConfig
 from selfsynth.train import TrainConfig
 from selfsynth.tasks.base import Sample, Task
 
 SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
+LOG_FILE = "run.log"  # per run unit: the Trainer's per-step log dictionaries and our step lines
 
 
 @dataclass
@@ -49,6 +55,9 @@ class RunConfig:
     eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)")
     train: TrainConfig = cfg.field(default_factory=TrainConfig, help="training loop settings")
     synth: SynthConfig = cfg.field(default_factory=SynthConfig, help="self-synthesis settings")
+    judge: str | None = cfg.field(None, help="grade every iteration's evaluation (EE, CS, FS) with this judge: local (offline proxy), openai, or a plugin; unset: accuracy only")
+    fluency_model: str = cfg.field(DEFAULT_REFERENCE, help=FLUENCY_MODEL_HELP)
+    judging: GradingSettings = cfg.field(default_factory=GradingSettings, help="grading settings (used with --judge)")
     generate: GenerateConfig = cfg.field(default_factory=GenerateConfig, help="generation engine (every stage: describe, rewrite, rejection sampling, evaluation)")
 
 
@@ -245,6 +254,50 @@ class Runner(abc.ABC):
         return self.store.unit_dir(self.task.name, self.name) / "results.json"
 
     def run(self) -> dict[str, Any]:
+        with self._log_file():
+            return self._run()
+
+    @contextlib.contextmanager
+    def _log_file(self):
+        """Our loggers write to ``<unit>/run.log`` while the run lasts (the Trainer's per-step
+        dictionaries go there, not to the terminal); warnings still reach stderr."""
+        unit = self.store.unit_dir(self.task.name, self.name)
+        unit.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(unit / LOG_FILE, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        logger = logging.getLogger("selfsynth")
+        previous_level = logger.level
+        logger.setLevel(logging.INFO)
+        logger.addHandler(file_handler)
+        if not logging.getLogger().handlers:  # nobody else prints warnings: keep them visible
+            logger.addHandler(console)
+        try:
+            yield
+        finally:
+            logger.removeHandler(file_handler)
+            logger.removeHandler(console)
+            logger.setLevel(previous_level)
+            file_handler.close()
+
+    def _step(self, iteration: int, step: str, fn, items_key: str):
+        """``store.run_step`` plus one progress line: method, iteration, step, items and items/s."""
+        label = f"{self.task.name}/{self.name} seed {self.config.seed} · iter {iteration} · {step}"
+        started = time.time()
+        result = self.store.run_step(self.task.name, self.name, iteration, step, fn)
+        if result.skipped:
+            line = f"{label}: done earlier, reused"
+        else:
+            seconds = max(time.time() - started, 1e-9)
+            items = result.info.get(items_key)
+            rate = f", {items / seconds:.2f} items/s" if isinstance(items, (int, float)) else ""
+            line = f"{label}: {items if items is not None else '?'} items in {seconds:.1f} s{rate}"
+        logging.getLogger("selfsynth.runner").info(line)
+        print(line, file=sys.stderr, flush=True)
+        return result
+
+    def _run(self) -> dict[str, Any]:
         started = time.time()
         iterations = self.config.iterations if self.trains else 0
         results = {
@@ -263,24 +316,26 @@ class Runner(abc.ABC):
         for iteration in range(0, iterations + 1):
             record: dict[str, Any] = {"iteration": iteration}
             if iteration > 0:
-                data_step = self.store.run_step(
-                    self.task.name, self.name, iteration, "data",
-                    lambda path, it=iteration, mp=model_path: self._data_step(it, mp, path),
+                data_step = self._step(
+                    iteration, "data", lambda path, it=iteration, mp=model_path: self._data_step(it, mp, path), "n_examples",
                 )
-                train_step = self.store.run_step(
-                    self.task.name, self.name, iteration, "train",
-                    lambda path, it=iteration, mp=model_path, dp=data_step.path: self._train_step(it, mp, dp, path),
+                train_step = self._step(
+                    iteration, "train",
+                    lambda path, it=iteration, mp=model_path, dp=data_step.path: self._train_step(it, mp, dp, path), "n_examples",
                 )
                 model_path = str(train_step.path / "merged")
                 record["data"] = data_step.info
                 record["train"] = train_step.info
-            eval_step = self.store.run_step(
-                self.task.name, self.name, iteration, "eval",
-                lambda path, mp=model_path: self._eval_step(mp, path),
-            )
+            eval_step = self._step(iteration, "eval", lambda path, mp=model_path: self._eval_step(mp, path), "n")
             record["model"] = model_path
             record["metrics"] = eval_step.info
             record["records"] = str((eval_step.path / "records.jsonl").relative_to(self.store.root))
+            if self.config.judge:
+                # its own step per judge: grading with another judge later never reuses this one
+                judge_step = self._step(
+                    iteration, f"judge_{self.config.judge}", lambda path, ep=eval_step.path: self._judge_step(ep, path), "n",
+                )
+                record["judge"] = judge_step.info
             results["iterations"].append(record)
             results["wall_seconds"] = round(time.time() - started, 2)
             # what this invocation computed vs. found finished (resume provenance)
@@ -302,7 +357,7 @@ class Runner(abc.ABC):
         rows = read_jsonl(data_dir / "train.jsonl")
         train_cfg = dataclasses.replace(self.config.train, seed=self.iteration_seed(iteration))
         self.release_lm()
-        result = train(model_path, rows, path / "adapter", train_cfg)
+        result = train(model_path, rows, path / "adapter", train_cfg, desc=f"{self.name} iter {iteration} train")
         merge_adapter(model_path, str(path / "adapter"), str(path / "merged"))
         return {"n_examples": len(rows), **_train_summary(result)}
 
@@ -319,6 +374,17 @@ class Runner(abc.ABC):
                    "task_options": list(self.config.task_options), "prompts": self.config.prompts},
         )
         return metrics
+
+
+    def _judge_step(self, eval_dir: Path, path: Path) -> dict[str, Any]:
+        """EE, CS and FS of this iteration's evaluation answers (``selfsynth.metrics.grading``); the
+        judge and the reference LM are loaded once per process, and only when a result is not cached."""
+        from selfsynth.metrics.grading import judge_evaluation, run_references, shared_grader, summary
+
+        grader = shared_grader(self.config.judge, self.config.fluency_model, self.config.judging, self.cache)
+        concepts = None if self.task.has_image_concepts else dict(getattr(self.class_concepts(), "concepts", {}))
+        metrics = judge_evaluation(eval_dir, grader, run_references(self.task, concepts), path, progress=True)
+        return summary(metrics)
 
 
 def _train_summary(result: Any) -> dict[str, Any]:
