@@ -68,9 +68,9 @@ def test_base_and_nl_on_toy_nl_learns_the_names(toy_world, tmp_path):
     records = read_jsonl(out / nl["iterations"][1]["records"])
     assert len(records) == nl["n_test"] == 48
     assert sum(r["match"] for r in records) / len(records) == pytest.approx(nl_acc)
-    data = read_jsonl(out / "default/toy/nl/iter_1/data/train.jsonl")
+    data = read_jsonl(out / "default/toy/nl/seed_0/iter_1/data/train.jsonl")
     assert len(data) == 48 * 8 and all(r["answer"].endswith(".") for r in data)
-    assert results_limit_recorded(out / "default/toy/nl/results.json")
+    assert results_limit_recorded(out / "default/toy/nl/seed_0/results.json")
 
 
 def results_limit_recorded(path: Path) -> bool:
@@ -94,7 +94,7 @@ def test_plugin_method_through_entry_point_end_to_end(toy_world, tmp_path):
     assert "label_concepts  label sentence followed by the first class-level concepts (plugin example)" in out
     result = _run_json(["run", *QUICK, "--method", "label_concepts", "--iterations", "1", "--out", str(tmp_path / "runs")], env)
     assert result["method"] == "label_concepts"
-    data = read_jsonl(tmp_path / "runs/default/toy/label_concepts/iter_1/data/train.jsonl")
+    data = read_jsonl(tmp_path / "runs/default/toy/label_concepts/seed_0/iter_1/data/train.jsonl")
     assert len(data) == 36 * 2 and all(" It has " in r["answer"] for r in data)
     manifest = next(p for p in (tmp_path / "runs").rglob("manifest.json") if "label_concepts" in p.parts and "plugins" in read_json(p))
     plugins = read_json(manifest)["plugins"]
@@ -107,7 +107,7 @@ def test_sigkill_during_iteration_2_training_resumes_identically(toy_world, tmp_
     reference = _run_json([*args, "--out", str(tmp_path / "ref")])
 
     out = tmp_path / "killed"
-    train2 = out / "default/toy/nl/iter_2/train"
+    train2 = out / "default/toy/nl/seed_0/iter_2/train"
     proc = _cli([*args, "--out", str(out)])
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
@@ -118,13 +118,13 @@ def test_sigkill_during_iteration_2_training_resumes_identically(toy_world, tmp_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert train2.exists() and not (train2 / "_done.json").exists(), "the kill must land inside iteration 2 training"
-    assert not (out / "default/toy/nl/iter_2/eval").exists()
+    assert not (out / "default/toy/nl/seed_0/iter_2/eval").exists()
 
     resumed = _run_json([*args, "--out", str(out)])
     computed = resumed["invocation"]["computed"]
     assert not any("iter_1" in step for step in computed)
-    assert "default/toy/nl/iter_2/train" in computed
-    assert {"default/toy/nl/iter_1/train", "default/toy/nl/iter_1/data"} <= set(resumed["invocation"]["reused"])
+    assert "default/toy/nl/seed_0/iter_2/train" in computed
+    assert {"default/toy/nl/seed_0/iter_1/train", "default/toy/nl/seed_0/iter_1/data"} <= set(resumed["invocation"]["reused"])
     for a, b in zip(reference["iterations"], resumed["iterations"]):
         assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
     ref_answers = [r["answer"] for r in read_jsonl(tmp_path / "ref" / reference["iterations"][2]["records"])]
