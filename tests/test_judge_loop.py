@@ -45,6 +45,7 @@ def _config(out, seed=0):
     })
 
 
+@pytest.mark.slow  # one toy run with training and grading, then its re-run (about a minute of CPU)
 def test_run_judges_each_iteration_once_and_a_rerun_loads_no_judge(toy_world, tmp_path, counters, monkeypatch, capsys):
     from selfsynth.api import run
 
@@ -74,6 +75,15 @@ def test_run_judges_each_iteration_once_and_a_rerun_loads_no_judge(toy_world, tm
     assert "items/s" in printed and "'loss'" not in printed
     log = (unit / "run.log").read_text()
     assert "nl iter 1 train step 1: {" in log and "'loss'" in log and "iter 1 · judge_local" in log
+
+    # Table 1 reads the run as stored: accuracy per iteration, EE/CS/FS of the final iteration
+    from selfsynth.reports.tables import build_table
+
+    (row,) = build_table("1", [tmp_path]).records()
+    final = results["iterations"][-1]
+    assert (row["method"], row["seeds"]) == ("NL", 1)
+    assert [row[f"iter {r['iteration']}"]["mean"] for r in results["iterations"]] == [r["metrics"]["accuracy"] for r in results["iterations"]]
+    assert (row["EE"]["mean"], row["CS"]["mean"], row["FS"]["mean"]) == (final["judge"]["ee"], final["judge"]["cs"], final["judge"]["fs_mean"])
 
     # a new process (no shared grader) re-running the same command: every step is reused
     monkeypatch.setattr(grading, "_GRADERS", {})
