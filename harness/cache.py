@@ -1,8 +1,10 @@
-"""Persistent response cache shared by generation and judge calls.
+"""Persistent caches: ``KVStore`` (SQLite, WAL, safe across processes) and the response cache on
+it, shared by generation, judge and concept calls; the embedding cache (``selfsynth.embed``)
+stands on the same store.
 
-SQLite in WAL mode, safe across processes. The key is a hash of everything that can change a
-response: the model (or judge) fingerprint, the canonical inputs, the generation arguments and,
-for sampled outputs, the seed. Changing any of them is a miss.
+A response key is a hash of everything that can change a response: the model (or judge)
+fingerprint, the canonical inputs, the generation arguments and, for sampled outputs, the seed.
+Changing any of them is a miss.
 """
 from __future__ import annotations
 
@@ -13,15 +15,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    namespace TEXT NOT NULL,
-    value TEXT NOT NULL,
-    created REAL NOT NULL
-)
-"""
 
 
 def canonical_json(obj: Any) -> str:
@@ -42,50 +35,89 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def wal_connection(local: threading.local, path: Path) -> sqlite3.Connection:
-    """This thread's autocommit connection to ``path`` in WAL mode (opened on first use)."""
-    conn = getattr(local, "conn", None)
-    if conn is None:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        local.conn = conn
-    return conn
+class KVStore:
+    """One SQLite table of key → value (text or bytes), the store under every persistent cache.
 
+    WAL mode (readers never wait for the writer), one autocommit connection per thread, writes
+    batched in one transaction and retried while another process holds the write lock."""
 
-class ResponseCache:
-    """Key → JSON value. ``hits``/``misses`` count lookups made through this object."""
+    WRITE_ATTEMPTS = 20
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, table: str):
+        if not table.isidentifier():
+            raise ValueError(f"table name {table!r} is not an identifier")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.table = table
         self._local = threading.local()
-        self.hits = 0
-        self.misses = 0
-        conn = self._conn()
-        conn.execute(SCHEMA)
-        conn.commit()
+        self._conn().execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, value NOT NULL, created REAL NOT NULL)"
+        )
 
     def _conn(self) -> sqlite3.Connection:
-        return wal_connection(self._local, self.path)
-
-    def get(self, key: str) -> Any | None:
-        row = self._conn().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return json.loads(row[0])
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
         found: dict[str, Any] = {}
         conn = self._conn()
-        for start in range(0, len(keys), 500):
+        for start in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, value in conn.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk):
-                found[key] = json.loads(value)
+            found.update(conn.execute(f"SELECT key, value FROM {self.table} WHERE key IN ({marks})", chunk))
+        return found
+
+    def put_many(self, items: dict[str, Any], namespace: str) -> None:
+        if not items:
+            return
+        now = time.time()
+        rows = [(key, namespace, value, now) for key, value in items.items()]
+        conn = self._conn()
+        for attempt in range(self.WRITE_ATTEMPTS):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?, ?, ?)", rows)
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if "locked" not in str(exc) or attempt == self.WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def __len__(self) -> int:
+        return self._conn().execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class ResponseCache:
+    """Key → JSON value (generations, judge results, concept answers). ``hits``/``misses`` count
+    lookups made through this object."""
+
+    def __init__(self, path: str | Path):
+        self.store = KVStore(path, "responses")
+        self.path = self.store.path
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Any | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        keys = list(keys)
+        found = {key: json.loads(value) for key, value in self.store.get_many(keys).items()}
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found
@@ -94,29 +126,10 @@ class ResponseCache:
         self.put_many({key: value}, namespace)
 
     def put_many(self, items: dict[str, Any], namespace: str = "generation") -> None:
-        if not items:
-            return
-        now = time.time()
-        rows = [(key, namespace, canonical_json(value), now) for key, value in items.items()]
-        conn = self._conn()
-        for attempt in range(20):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
-                conn.execute("COMMIT")
-                return
-            except sqlite3.OperationalError as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if "locked" not in str(exc) or attempt == 19:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        self.store.put_many({key: canonical_json(value) for key, value in items.items()}, namespace)
 
     def __len__(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        return len(self.store)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.store.close()

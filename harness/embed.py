@@ -15,8 +15,6 @@ Any other name is handed to ``SentenceTransformer`` as a local folder or hub id.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -41,55 +39,31 @@ KNOWN_ENCODERS: dict[str, Callable[[], str]] = {
 
 
 class EmbeddingCache:
-    """SQLite (WAL) store of float32 vectors keyed by sha256(encoder id, prefix, text)."""
+    """Float32 vectors keyed by sha256(encoder id, prefix, text), on a ``KVStore``."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        from selfsynth.cache import KVStore
+
+        self.store = KVStore(path, "embedding_vectors")
+        self.path = self.store.path
         self.hits = 0
         self.misses = 0
-        self._conn().execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-
-    def _conn(self) -> sqlite3.Connection:
-        from selfsynth.cache import wal_connection
-
-        return wal_connection(self._local, self.path)
 
     @staticmethod
     def key(encoder_id: str, prefix: str, text: str) -> str:
         return hashlib.sha256("\x00".join((encoder_id, prefix, text)).encode("utf-8")).hexdigest()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        conn = self._conn()
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for key, blob in conn.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({marks})", chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+        found = {key: np.frombuffer(blob, dtype=np.float32) for key, blob in self.store.get_many(keys).items()}
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
-        if not items:
-            return
-        rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?)", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        self.store.put_many({k: np.asarray(v, dtype=np.float32).tobytes() for k, v in items.items()}, namespace="embedding")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.store.close()
 
 
 class TextEncoder:

@@ -130,8 +130,5 @@ def skipped_images(task, split: str) -> int:
 
 
 def flags_for(task) -> list[str]:
-    if task.name == "fgvc_aircraft":
-        from selfsynth.tasks.fgvc_aircraft import PAPER_ACCURACY_WARNING
-
-        return [PAPER_ACCURACY_WARNING]
-    return []
+    """Caveats the task attaches to its accuracy numbers (e.g. FGVC's digit-blind paper rule)."""
+    return list(getattr(task, "accuracy_notes", ()))

@@ -65,21 +65,25 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(handle)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Rows of a JSON-lines file; a line that is not JSON is a user error naming file and line."""
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """(line number, row) of each non-blank line of a JSON-lines file, streamed; a line that is
+    not JSON is a user error naming file and line."""
     from selfsynth.errors import UserError
 
-    rows = []
     with open(path, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                rows.append(json.loads(line))
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
-    return rows
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Rows of a JSON-lines file; a line that is not JSON is a user error naming file and line."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def _json_default(obj: Any) -> Any:

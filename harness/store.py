@@ -6,7 +6,6 @@ next run, while finished steps are skipped. The manifest records what produced t
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -18,11 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.io import read_json, write_json
 
 DONE_MARKER = "_done.json"
-SCHEMA_VERSION = 1
 TRACKED_PACKAGES = (
     "selfsynth-harness", "torch", "transformers", "peft", "accelerate", "sentence-transformers",
     "numpy", "lmms-eval", "openai",
@@ -106,7 +105,7 @@ class RunStore:
         path = Path(unit_dir) / "manifest.json"
         previous = read_json(path) if path.is_file() else None
         manifest = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": schema.RUN_MANIFEST,
             "config": config,
             "seeds": seeds,
             "fingerprints": fingerprints,

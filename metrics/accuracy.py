@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
+from selfsynth import schema
+
 import numpy as np
 
-SCHEMA_VERSION = 1
 
 
 def accuracy(hits: Sequence[bool]) -> float:
@@ -48,7 +49,7 @@ def summarize(records: Iterable[dict[str, Any]], n_boot: int = 1000, seed: int =
     paper = [bool(r["paper_match"]) for r in records]
     per_class = per_class_accuracy(labels, ours)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.EVAL_METRICS,
         "n": len(records),
         "accuracy": accuracy(ours),
         "accuracy_ci95": list(bootstrap_ci(ours, n_boot, seed)),

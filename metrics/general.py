@@ -54,10 +54,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from selfsynth import config as cfg
+from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.io import read_json, write_json, write_jsonl, write_text
 
-SCHEMA_VERSION = 1
 TASK_PREFIX = "selfsynth_local_"
 LOG_NAME = "lmms_eval.log"
 DONE = "_done.json"
@@ -274,8 +274,9 @@ def read_general(path: str | Path) -> dict[str, Any]:
     if not file.is_file():
         raise UserError(f"--baseline {path}: expected a folder with general.json (the output of `selfsynth general`)")
     data = read_json(file)
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "benchmarks" not in data:
-        raise UserError(f"{file}: not a general.json of schema_version {SCHEMA_VERSION}")
+    schema.require(data, schema.GENERAL, f"{file} (a general.json)")
+    if "benchmarks" not in data:
+        raise UserError(f"{file}: not a general.json (no 'benchmarks')")
     return data
 
 
@@ -338,11 +339,12 @@ def evaluate_general(config: GeneralConfig, progress: Any = print) -> dict[str, 
     if pending:
         _run_child(out, tasks_dir, pending, config, model_args, progress)
     summary = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.GENERAL,
         "model": model,
         "adapter": adapter,
         "model_fingerprint": fingerprint,
         "lmms_model": config.lmms_model,
+        "model_args": model_args,
         "lmms_eval_version": _lmms_version(),
         "data": str(data_dir),
         "data_kind": data_kind,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from selfsynth import config as cfg
+from selfsynth import schema
 from selfsynth.cache import ResponseCache, canonical_json, file_sha256
 from selfsynth.errors import UserError
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
@@ -40,7 +41,6 @@ from selfsynth.metrics.judges.openai_judge import OpenAIJudgeConfig
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 RECORD_FIELDS = ("id", "label", "question", "answer")
 RECORDS_FILE = "judge_records.jsonl"
 METRICS_FILE = "judge_metrics.json"
@@ -317,7 +317,7 @@ def judge_evaluation(
     out_rows = [_record_row(row, item, verdict, fs, identity, fluency_meta)
                 for row, item, verdict, fs in zip(rows, items, verdicts, fluency_results)]
     metrics = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.JUDGE,
         "records": str(records.resolve()),
         "records_sha256": file_sha256(records),
         "records_total": total,
@@ -341,7 +341,7 @@ def judge_evaluation(
 def _record_row(row: dict[str, Any], item: Any, verdict: Any, fs: dict[str, Any] | None, identity: dict[str, Any],
                 fluency_meta: dict[str, Any]) -> dict[str, Any]:
     out_row = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.JUDGE,
         "id": row["id"],
         "label": row["label"],
         "answer": row["answer"],

@@ -23,10 +23,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.metrics.concepts import concept_precision
 
-SCHEMA_VERSION = 1
 RESULT_FILE = "select_eval.json"
 # words of a CUB attribute that name its kind, not what is seen
 ATTRIBUTE_KIND_WORDS = frozenset({"color", "colour", "pattern", "shape", "size", "length", "primary", "has"})
@@ -99,7 +99,7 @@ def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any],
             "select_file": str(runner.shared_dir() / "select.jsonl"),
         }
     out = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.SELECTION_EVAL,
         "task": task.name,
         "experiment": config.experiment,
         "seed": config.seed,

@@ -25,7 +25,6 @@ one multinomial draw, the exact distribution of a resample of ``n`` pairs — so
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from selfsynth import schema
 from selfsynth.errors import UserError
-from selfsynth.io import read_json
+from selfsynth.io import iter_jsonl, read_json
 
-SCHEMA_VERSION = 2
 METRIC_FIELDS = {"accuracy": "match", "accuracy_paper": "paper_match"}  # metric → per-record field
 BOOTSTRAP_N = 2000
 BOOTSTRAP_SEED = 0
@@ -87,20 +86,13 @@ def _read_verdicts(records_path: Path) -> tuple[list[str], list[str], dict[str, 
     ids: list[str] = []
     labels: list[str] = []
     hits: dict[str, list[bool]] = {field: [] for field in METRIC_FIELDS.values()}
-    with open(records_path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{records_path}:{lineno}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
-            if not isinstance(record, dict) or not {"id", "label", *hits} <= set(record):
-                raise UserError(f"{records_path}: line {lineno}: expected an object with id, label, match, paper_match")
-            ids.append(record["id"])
-            labels.append(record["label"])
-            for field, values in hits.items():
-                values.append(bool(record[field]))
+    for lineno, record in iter_jsonl(records_path):
+        if not isinstance(record, dict) or not {"id", "label", *hits} <= set(record):
+            raise UserError(f"{records_path}: line {lineno}: expected an object with id, label, match, paper_match")
+        ids.append(record["id"])
+        labels.append(record["label"])
+        for field, values in hits.items():
+            values.append(bool(record[field]))
     return ids, labels, hits
 
 
@@ -204,7 +196,7 @@ def compare(base: Evaluation, cand: Evaluation, metric: str = "accuracy", max_dr
     significant = alpha is None or p_value < alpha
     verdict = "regressed" if beyond_tolerance and significant else "tolerated" if beyond_tolerance else "ok"
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema.REGRESS_REPORT,
         "metric": metric,
         "task": base.metrics.get("task"),
         "n": n,

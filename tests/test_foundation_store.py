@@ -2,9 +2,11 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,23 +128,50 @@ def test_cache_hits_identical_and_misses_on_fingerprint(tmp_path):
 CACHE_WRITER = textwrap.dedent(
     """
     import sys
+    import numpy as np
     from selfsynth.cache import ResponseCache
-    cache = ResponseCache(sys.argv[1])
+    from selfsynth.embed import EmbeddingCache
+    responses, vectors = ResponseCache(sys.argv[1]), EmbeddingCache(sys.argv[1])
     for i in range(200):
-        cache.put(f"{sys.argv[2]}-{i}", {"i": i})
+        responses.put(f"{sys.argv[2]}-{i}", {"i": i})
+        vectors.put_many({f"{sys.argv[2]}-{i}": np.full(4, i, dtype=np.float32)})
     """
 )
 
 
-def test_cache_is_process_safe(tmp_path):
+def test_caches_share_one_process_safe_store(tmp_path):
+    # response and embedding caches in one file, written by three processes at once
+    import numpy as np
+
+    from selfsynth.embed import EmbeddingCache
+
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     path = tmp_path / "cache.sqlite"
     ResponseCache(path)
     procs = [subprocess.Popen([sys.executable, "-c", CACHE_WRITER, str(path), f"w{n}"], env=env) for n in range(3)]
-    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     cache = ResponseCache(path)
     assert len(cache) == 600
     assert cache.get("w2-199") == {"i": 199}
+    vectors = EmbeddingCache(path)
+    assert len(vectors.store) == 600
+    assert vectors.get_many(["w1-7", "w9-0"]).keys() == {"w1-7"} and (vectors.hits, vectors.misses) == (1, 1)
+    np.testing.assert_array_equal(vectors.get_many(["w0-42"])["w0-42"], np.full(4, 42, dtype=np.float32))
+    journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+
+
+def test_store_write_waits_for_another_writer(tmp_path):
+    from selfsynth.cache import KVStore
+
+    store = KVStore(tmp_path / "kv.sqlite", "things")
+    other = sqlite3.connect(tmp_path / "kv.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    started = time.monotonic()
+    store.put_many({"a": "1", "b": "2"}, namespace="test")
+    assert time.monotonic() - started >= 0.4  # it waited for the lock instead of failing
+    assert store.get_many(["a", "b", "c"]) == {"a": "1", "b": "2"}
 
 
 @dataclass

@@ -5,7 +5,7 @@ Two sources, one result (``ConceptSet``):
   every line starting with "- " is a concept. Answers go through the ``ResponseCache`` keyed by
   (model, prompt hash, class, sampling settings), so a re-run asks nothing. The base URL is not
   part of the key: the model name is the identity (the same model behind another proxy is the
-  same model). Retries with exponential backoff on 429/5xx/timeouts are the openai client's own.
+  same model). Retries with exponential backoff on 429/5xx/timeouts are ``selfsynth.llm_client``'s.
 - ``load_concepts_json``: a file ``{class name: [concept, ...]}``. Keys are matched to class
   names through ``selfsynth.tasks.labels.normalize_label`` and the task's aliases (a leading "001." index is
   tolerated); classes left without concepts are an error unless ``allow_missing``.
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from selfsynth.cache import ResponseCache, make_key
 from selfsynth.errors import UserError
 from selfsynth.io import write_json
+from selfsynth.llm_client import LLMClient
 from selfsynth.synth.config import SynthConfig
 
 CONCEPT_PROMPT_VERSION = "concepts-v1"
@@ -33,7 +34,6 @@ CONCEPT_PROMPT_VERSION = "concepts-v1"
 # What one class is called in each domain (data, not dispatch): "the bird species 'X'".
 DOMAIN_SUBJECTS: dict[str, tuple[str, str]] = {
     "bird": ("bird species", "bird species"),
-    "toy": ("bird species", "bird species"),
     "dog": ("dog breed", "dog breeds"),
     "aircraft": ("aircraft variant", "aircraft variants"),
     "leaf": ("plant leaf condition", "plant leaf conditions"),
@@ -186,33 +186,17 @@ def ask_llm_concepts(
     cached = cache.get_many(list(keys.values()))
     todo = [name for name in class_names if keys[name] not in cached]
     answers: dict[str, str] = {name: cached[keys[name]]["text"] for name in class_names if keys[name] in cached}
-    used = [0, 0]  # prompt, completion tokens of the requests sent now
-    if todo:
-        client = _client(cfg, api_key)
+    client = _client(cfg, api_key) if todo else None
+    if client is not None:
 
-        def ask(name: str) -> tuple[str, str, tuple[int, int]]:
-            import openai
-
-            try:
-                reply = client.chat.completions.create(
-                    model=cfg.concept_model,
-                    messages=[{"role": "user", "content": prompts[name]}],
-                    temperature=cfg.concept_temperature,
-                    max_tokens=cfg.concept_max_tokens,
-                )
-            except openai.APIError as exc:
-                raise UserError(f"concept LLM {cfg.concept_model!r} at {client.base_url} failed for class {name!r}: {exc}") from exc
-            usage = getattr(reply, "usage", None)
-            tokens = (int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
-            return name, reply.choices[0].message.content or "", tokens
+        def ask(name: str) -> tuple[str, str]:
+            reply = client.chat([{"role": "user", "content": prompts[name]}], about=f" for class {name!r}",
+                                temperature=cfg.concept_temperature, max_tokens=cfg.concept_max_tokens)
+            return name, reply.text
 
         with ThreadPoolExecutor(max_workers=max(1, cfg.concept_concurrency)) as pool:
-            for name, text, (prompt_tokens, completion_tokens) in tqdm(
-                pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None,
-            ):
+            for name, text in tqdm(pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None):
                 answers[name] = text
-                used[0] += prompt_tokens
-                used[1] += completion_tokens
                 if parse_concepts(text):  # an answer without a single "- " line is not kept
                     cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
     concepts = {name: parse_concepts(answers[name]) for name in class_names}
@@ -220,18 +204,17 @@ def ask_llm_concepts(
     where = f"concept LLM {cfg.concept_model!r}"
     if missing and not allow_missing:
         raise _missing_error(missing, where)
+    used = client.usage() if client is not None else {"prompt_tokens": 0, "completion_tokens": 0}
     return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo),
-                      prompt_tokens=used[0], completion_tokens=used[1])
+                      prompt_tokens=used["prompt_tokens"], completion_tokens=used["completion_tokens"])
 
 
-def _client(cfg: SynthConfig, api_key: str | None):
-    from openai import OpenAI
-
-    key = api_key or os.environ.get(cfg.concept_api_key_env)
-    if not key:
+def _client(cfg: SynthConfig, api_key: str | None) -> LLMClient:
+    if not (api_key or os.environ.get(cfg.concept_api_key_env)):
         raise UserError(f"concept LLM: no API key (set ${cfg.concept_api_key_env}, or import concepts from a JSON file)")
-    return OpenAI(
-        api_key=key, base_url=cfg.concept_base_url, max_retries=cfg.concept_max_retries, timeout=cfg.concept_timeout,
+    return LLMClient(
+        "concept LLM", cfg.concept_model, cfg.concept_base_url, api_key_env=cfg.concept_api_key_env, api_key=api_key,
+        timeout_s=cfg.concept_timeout, max_retries=cfg.concept_max_retries,
     )
 
 

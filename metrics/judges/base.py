@@ -27,7 +27,6 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from selfsynth.cache import ResponseCache, canonical_json, make_key
 
-SCHEMA_VERSION = 1
 CACHE_NAMESPACE = "judge"
 
 # Verdict.status values

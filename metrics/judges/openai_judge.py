@@ -24,21 +24,17 @@ the JSON schema and the version are hashed into ``PROMPT_HASH``, recorded with e
 from __future__ import annotations
 
 import json
-import logging
-import os
-import random
 import re
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from tqdm.auto import tqdm
 
 from selfsynth.cache import canonical_json
-from selfsynth.config import field
+from selfsynth.config import check_fields, field
 from selfsynth.errors import UserError
+from selfsynth.llm_client import LLMClient
 from selfsynth.metrics.judges.base import (
     PARSE_ERROR,
     Judge,
@@ -48,7 +44,6 @@ from selfsynth.metrics.judges.base import (
     text_hash,
 )
 
-log = logging.getLogger(__name__)
 
 RUBRIC_VERSION = "ee-cs-rubric-v1"
 CONSISTENCY_MAX = 4
@@ -99,8 +94,6 @@ RESPONSE_SCHEMA: dict[str, Any] = {
 
 PROMPT_HASH = text_hash(RUBRIC_VERSION, SYSTEM_PROMPT, USER_TEMPLATE, canonical_json(RESPONSE_SCHEMA))
 
-RESPONSE_FORMATS = ("json_schema", "json_object", "none")
-_RETRYABLE_STATUS = {408, 409, 429}
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
@@ -109,16 +102,19 @@ class OpenAIJudgeConfig:
     model: str = field("gpt-4o", help="judge model name as the endpoint knows it")
     base_url: str = field("https://api.openai.com/v1", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1 for vLLM)")
     api_key_env: str = field("OPENAI_API_KEY", help="NAME of the environment variable holding the API key; empty: the endpoint needs no key")
-    max_concurrency: int = field(4, help="requests in flight at once")
-    max_retries: int = field(5, help="retries per request on 429, 408/409, 5xx, timeouts and connection errors")
-    timeout_s: float = field(60.0, help="seconds before one request times out")
-    backoff_initial_s: float = field(1.0, help="wait before the first retry; doubles on each further retry")
-    backoff_max_s: float = field(60.0, help="longest wait between retries")
-    temperature: float = field(0.0, help="sampling temperature of the judge")
-    max_tokens: int = field(256, help="max tokens of one reply")
-    response_format: str = field("json_schema", help="structured output requested: json_schema | json_object | none")
-    price_input_per_mtok: float | None = field(None, help="USD per million prompt tokens; with the output price, the cost is recorded")
-    price_output_per_mtok: float | None = field(None, help="USD per million completion tokens")
+    max_concurrency: int = field(4, help="requests in flight at once", ge=1)
+    max_retries: int = field(5, help="retries per request on 429, 408/409, 5xx, timeouts and connection errors", ge=0)
+    timeout_s: float = field(60.0, help="seconds before one request times out", gt=0)
+    backoff_initial_s: float = field(1.0, help="wait before the first retry; doubles on each further retry", ge=0)
+    backoff_max_s: float = field(60.0, help="longest wait between retries", ge=0)
+    temperature: float = field(0.0, help="sampling temperature of the judge", ge=0)
+    max_tokens: int = field(256, help="max tokens of one reply", ge=1)
+    response_format: Literal["json_schema", "json_object", "none"] = field("json_schema", help="structured output requested")
+    price_input_per_mtok: float | None = field(None, help="USD per million prompt tokens; with the output price, the cost is recorded", ge=0)
+    price_output_per_mtok: float | None = field(None, help="USD per million completion tokens", ge=0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def render_messages(item: JudgeItem) -> list[dict[str, str]]:
@@ -161,16 +157,7 @@ class OpenAIJudge(Judge):
 
     def __init__(self, config: OpenAIJudgeConfig | None = None, cache=None):
         super().__init__(config, cache)
-        if self.config.response_format not in RESPONSE_FORMATS:
-            raise UserError(f"openai judge: response_format {self.config.response_format!r}, expected one of {', '.join(RESPONSE_FORMATS)}")
-        if self.config.max_concurrency < 1 or self.config.max_retries < 0:
-            raise UserError("openai judge: max_concurrency must be ≥ 1 and max_retries ≥ 0")
-        self._lock = threading.Lock()
-        self.requests = 0  # HTTP requests sent, retries included
-        self.retries = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self._redact: Callable[[str], str] = lambda text: text
+        self._llm: LLMClient | None = None  # made on the first request: a cached re-run needs no key
 
     @property
     def model_id(self) -> str:
@@ -197,93 +184,38 @@ class OpenAIJudge(Judge):
         return (prompt_tokens * cfg.price_input_per_mtok + completion_tokens * cfg.price_output_per_mtok) / 1e6
 
     def usage_summary(self) -> dict[str, Any]:
-        return {
-            **super().usage_summary(),
-            "requests": self.requests,
-            "retries": self.retries,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost(self.prompt_tokens, self.completion_tokens),
-        }
+        used = self._llm.usage() if self._llm is not None else {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        return {**super().usage_summary(), **used, "cost_usd": self.cost(used["prompt_tokens"], used["completion_tokens"])}
 
     # -- calls ---------------------------------------------------------------------------------
-    def _client(self):
-        from openai import OpenAI
+    def _client(self) -> LLMClient:
+        if self._llm is None:
+            cfg = self.config
+            self._llm = LLMClient(
+                "openai judge", cfg.model, cfg.base_url, api_key_env=cfg.api_key_env, timeout_s=cfg.timeout_s,
+                max_retries=cfg.max_retries, backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
+                key_flag="--openai.api_key_env",
+            )
+        return self._llm
 
-        env = self.config.api_key_env
-        if env:
-            key = os.environ.get(env)
-            if not key:
-                raise UserError(f"openai judge: environment variable {env} (named by --openai.api_key_env) is not set")
-        else:
-            key = "no-key"  # the client insists on a string; keyless local servers ignore it
-        secret = key
-        # error bodies of some servers echo the key they rejected; it must not reach the message
-        self._redact = lambda text: text.replace(secret, "<redacted>")
-        return OpenAI(api_key=key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0)
-
-    def _request_kwargs(self, item: JudgeItem) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "model": self.config.model,
-            "messages": render_messages(item),
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-        }
+    def _request_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         if self.config.response_format == "json_schema":
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": "grade", "strict": True, "schema": RESPONSE_SCHEMA}}
         elif self.config.response_format == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _backoff(self, attempt: int, exc: Exception) -> float:
-        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * (2 ** attempt))
-        response = getattr(exc, "response", None)
-        retry_after = response.headers.get("retry-after") if response is not None else None
-        if retry_after:
-            try:
-                delay = max(delay, min(self.config.backoff_max_s, float(retry_after)))
-            except ValueError:
-                pass  # an HTTP-date Retry-After: our own backoff applies
-        # jitter spreads the retries of concurrent threads that were throttled together
-        return delay * random.uniform(1.0, 1.25)
-
-    def _call(self, client: Any, item: JudgeItem) -> dict[str, Any]:
-        import openai
-
-        kwargs = self._request_kwargs(item)
-        for attempt in range(self.config.max_retries + 1):
-            with self._lock:
-                self.requests += 1
-            try:
-                reply = client.chat.completions.create(**kwargs)
-                break
-            except (openai.APIConnectionError, openai.APIStatusError) as exc:  # APITimeoutError is a connection error
-                status = getattr(exc, "status_code", None)
-                retryable = status is None or status in _RETRYABLE_STATUS or status >= 500
-                if not retryable:
-                    hint = " (try --openai.response_format json_object or none)" if status == 400 else ""
-                    raise UserError(f"openai judge {self.config.model!r} at {self.config.base_url}: HTTP {status}: {_short(self._redact(str(exc)))}{hint}") from None
-                if attempt == self.config.max_retries:
-                    what = f"HTTP {status}" if status is not None else type(exc).__name__
-                    raise UserError(f"openai judge {self.config.model!r} at {self.config.base_url}: {what} after "
-                                    f"{self.config.max_retries} retries; answers judged so far are cached, re-run to go on") from None
-                delay = self._backoff(attempt, exc)
-                with self._lock:
-                    self.retries += 1
-                log.info("openai judge: %s, retry %d in %.1fs", status or type(exc).__name__, attempt + 1, delay)
-                time.sleep(delay)
-        choice = reply.choices[0] if reply.choices else None
-        usage = getattr(reply, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        with self._lock:
-            self.prompt_tokens += prompt_tokens
-            self.completion_tokens += completion_tokens
+    def _call(self, client: LLMClient, item: JudgeItem) -> dict[str, Any]:
+        reply = client.chat(
+            render_messages(item), bad_request_hint=" (try --openai.response_format json_object or none)",
+            gave_up_hint="; answers judged so far are cached, re-run to go on", **self._request_kwargs(),
+        )
         return {
-            "reply": (choice.message.content if choice is not None else None) or "",
-            "finish_reason": getattr(choice, "finish_reason", None),
-            "served_model": getattr(reply, "model", None),
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+            "reply": reply.text,
+            "finish_reason": reply.finish_reason,
+            "served_model": reply.served_model,
+            "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
         }
 
     def _run(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
@@ -324,7 +256,3 @@ class OpenAIJudge(Judge):
         detail["rationale"] = rationale
         return Verdict(ee, cs, detail=detail, usage=usage)
 
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
