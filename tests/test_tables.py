@@ -228,3 +228,21 @@ def test_run_provenance_of_a_model_folder(runs, tmp_path):
         "task": "toy", "method": "ours", "seed": 1, "iteration": 2, "experiment": "default"}
     assert found["run"] == str(runs / "default" / "toy" / "ours" / "seed_1")
     assert run_provenance(tmp_path) is None
+
+
+def test_runs_of_two_seeds_are_kept_apart(tmp_path):
+    from selfsynth.errors import UserError
+    from selfsynth.store import RunStore
+
+    units = []
+    for seed in (0, 1):
+        store = RunStore(tmp_path, experiment="exp", seed=seed)
+        unit = store.unit_dir("toy", "ours")
+        unit.mkdir(parents=True)
+        # the same config but the seed: each seed has its own manifest, so neither refuses the other
+        store.write_manifest(unit, {"task": "toy", "seed": seed}, seeds={"seed": seed}, fingerprints={})
+        units.append(unit)
+    assert [u.relative_to(tmp_path).as_posix() for u in units] == ["exp/toy/ours/seed_0", "exp/toy/ours/seed_1"]
+    with pytest.raises(UserError, match="different config"):
+        RunStore(tmp_path, experiment="exp", seed=1).write_manifest(units[1], {"task": "toy", "seed": 0}, seeds={}, fingerprints={})
+    assert RunStore(tmp_path, experiment="exp").unit_dir("toy", "ours") == tmp_path / "exp" / "toy" / "ours"  # no seed: the old layout
