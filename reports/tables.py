@@ -5,8 +5,8 @@ evaluation's ``metrics.json``.
 ``build_table(number, run_dirs)`` is the API (``selfsynth table`` and ``selfsynth reproduce`` call
 it); ``render(table, fmt)`` prints it. Tables:
 
-- ``1``: rows task × method (Base, NL, L+GE, Ours); accuracy per iteration, then EE, CS and FS of
-  each run's final iteration.
+- ``1``: rows task × method (Base, NL, L+GE, Ours, then any plugin method); accuracy per
+  iteration, then EE, CS and FS of each run's final iteration.
 - ``11``: general ability: base and fine-tuned models per benchmark, and the overall improvement.
 - ``12``: Ours vs w/o Filtering: accuracy and CS per iteration.
 - ``13``: concept-selection precision per text encoder (``selfsynth select-eval``).
@@ -31,7 +31,7 @@ FORMATS = ("md", "latex", "csv", "json")
 EMPTY = "–"
 METHOD_ORDER = ["base", "nl", "lge", "ours", "no_filter"]
 METHOD_NAMES = {"base": "Base", "nl": "NL", "lge": "L+GE", "ours": "Ours", "no_filter": "w/o Filtering"}
-TABLE1_METHODS = ("base", "nl", "lge", "ours")
+TABLE1_EXCLUDED = ("no_filter",)  # the ablation has its own table (12); plugin methods join Table 1
 TABLE12_METHODS = ("ours", "no_filter")
 # DESIGN §3: the benchmarks of Table 11 in the paper's order, and the four whose relative change
 # is summed into "overall improvement"
@@ -211,10 +211,10 @@ def _experiments(rows: list[dict[str, Any]]) -> bool:
     return len({r["experiment"] for r in rows}) > 1
 
 
-def _groups(rows: list[dict[str, Any]], methods: Sequence[str] | None) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+def _groups(rows: list[dict[str, Any]], methods: Sequence[str] | None, excluded: Sequence[str] = ()) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        if methods is None or row["method"] in methods:
+        if (methods is None or row["method"] in methods) and row["method"] not in excluded:
             groups.setdefault((row["experiment"], row["task"], row["method"]), []).append(row)
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], method_sort_key(kv[0][2]))))
 
@@ -231,8 +231,8 @@ def _final(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[str, Any] 
     return cell((r[metric] for r in rows if r["iteration"] == last), ci)
 
 
-def table_1(store: Store, metric: str = "accuracy", ci: bool = False, methods: Sequence[str] = TABLE1_METHODS) -> Table:
-    groups = _groups(store.iterations, methods)
+def table_1(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
+    groups = _groups(store.iterations, None, excluded=TABLE1_EXCLUDED)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     acc_columns = [f"iter {i}" for i in iterations]
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]

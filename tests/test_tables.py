@@ -25,6 +25,7 @@ PLANTED = {
     "lge": {0: ([0.0, 0.5, 0.5], 1.0, 0.25, 5.0), 1: ([0.0, 0.5, 1.0], 1.0, 0.75, 5.0)},
     "ours": {0: ([0.0, 0.75, 1.0], 1.0, 0.75, 4.0), 1: ([0.0, 0.25, 0.5], 0.5, 0.25, 6.0)},
     "no_filter": {0: ([0.0, 0.5, 0.5], 1.0, 0.5, 4.0), 1: ([0.0, 0.5, 0.75], 1.0, 0.5, 4.0)},
+    "label_concepts": {0: ([0.0, 0.25], 0.5, 0.5, 5.0)},  # a plugin method, one seed, one iteration
 }
 # CS of the earlier iterations (the final one is in PLANTED): Table 12 shows CS per iteration
 EARLIER_CS = {"ours": {0: [0.0, 0.5], 1: [0.0, 0.25]}, "no_filter": {0: [0.0, 0.25], 1: [0.0, 0.25]}}
@@ -102,9 +103,12 @@ def _assert_rows(actual: list[dict], expected: list[dict]) -> None:
             if isinstance(value, dict):
                 assert got[key] is not None, key
                 assert got[key]["n"] == value["n"] and got[key]["mean"] == pytest.approx(value["mean"]), (got["method"], key)
-                assert got[key]["std"] == pytest.approx(value["std"]), (got["method"], key)
+                if value["std"] is not None:
+                    assert got[key]["std"] == pytest.approx(value["std"]), (got["method"], key)
             else:
                 assert got[key] == value, key
+            if isinstance(value, dict) and value["std"] is None:
+                assert got[key]["std"] is None
 
 
 def test_table_1_two_seeds_mean_and_std(runs):
@@ -119,6 +123,10 @@ def test_table_1_two_seeds_mean_and_std(runs):
          "EE": c(1, 1), "CS": c(0.25, 0.75), "FS": c(5, 5)},
         {"task": "toy", "method": "Ours", "seeds": 2, "iter 0": c(0, 0), "iter 1": c(0.75, 0.25), "iter 2": c(1.0, 0.5),
          "EE": c(1.0, 0.5), "CS": c(0.75, 0.25), "FS": c(4, 6)},
+        # a plugin method after the paper's four; one seed: no spread
+        {"task": "toy", "method": "label_concepts", "seeds": 1, "iter 0": {"mean": 0.0, "std": None, "n": 1},
+         "iter 1": {"mean": 0.25, "std": None, "n": 1}, "iter 2": none,
+         "EE": {"mean": 0.5, "std": None, "n": 1}, "CS": {"mean": 0.5, "std": None, "n": 1}, "FS": {"mean": 5.0, "std": None, "n": 1}},
     ])
     # the numbers by hand: NL iteration 1 is (0.5 + 0.25) / 2 = 0.375 ± 0.25 / √2 = 0.177
     assert rows[1]["iter 1"]["mean"] == 0.375 and rows[1]["iter 1"]["std"] == pytest.approx(0.1767767)
@@ -191,7 +199,7 @@ def test_table_11_without_general_results_says_so(tmp_path):
 def test_cli_formats_plots_and_errors(runs, tmp_path, capsys):
     assert main(["table", "1", "--out", str(runs), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["table"] == "1" and printed["columns"][:3] == ["task", "method", "seeds"] and len(printed["rows"]) == 4
+    assert printed["table"] == "1" and printed["columns"][:3] == ["task", "method", "seeds"] and len(printed["rows"]) == 5
     assert main(["table", "13", "--out", str(runs), "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == "toy,all-MiniLM-L6-v2,2,0.625 ± 0.177,0.250 ± 0.000,3.00 ± 0.00"
     assert main(["table", "12", "--out", str(runs), "--format", "latex"]) == 0
