@@ -40,9 +40,13 @@ class Entry:
 class Registry(Generic[T]):
     """Name → entry, with collision errors, "did you mean" and lazy entry-point plugins."""
 
-    def __init__(self, kind: str, entry_point_group: str, builtins: dict[str, tuple[str, str]] | None = None):
+    def __init__(self, kind: str, entry_point_group: str, builtins: dict[str, tuple[str, str]] | None = None,
+                 base: str | type | None = None):
+        """``base``: the class every entry must subclass, or ``"module:Class"`` (imported at the
+        first lookup, so the registry imports nothing above the core)."""
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.base = base
         self._entries: dict[str, Entry] = {}
         self._builtins = builtins or {}
         self._loaded = False
@@ -106,7 +110,18 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def get(self, name: str) -> T:
-        return self._entry(name).load()
+        """The entry ``name``, loaded; a plugin that is not a subclass of ``base`` is a UserError."""
+        entry = self._entry(name)
+        obj = entry.load()
+        base = self._base()
+        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+            raise UserError(f"{self.kind} {name!r} (from {entry.source}) is {obj!r}, not a subclass of {base.__module__}.{base.__qualname__}")
+        return obj
+
+    def _base(self) -> type | None:
+        if isinstance(self.base, str):
+            self.base = Entry(f"base of {self.kind}s", self.base, "", "selfsynth").load()
+        return self.base
 
     def __contains__(self, name: str) -> bool:
         self._ensure_loaded()
@@ -132,6 +147,7 @@ def _first_doc_line(target: Any) -> str:
 TASKS: Registry = Registry(
     "task",
     "selfsynth.tasks",
+    base="selfsynth.tasks.base:Task",
     builtins={
         "toy": ("selfsynth.tasks.toy:ToyTask", "procedurally drawn toy birds with per-image ground-truth concepts (offline)"),
         "cub200": ("selfsynth.tasks.cub200:Cub200Task", "CUB-200-2011 birds, 200 species, official split"),
@@ -145,6 +161,7 @@ TASKS: Registry = Registry(
 METHODS: Registry = Registry(
     "method",
     "selfsynth.methods",
+    base="selfsynth.runner:Runner",
     builtins={
         "base": ("selfsynth.runners.base:BaseRunner", "untouched model, zero-shot"),
         "nl": ("selfsynth.runners.nl:NlRunner", "label only answers, iterated"),
@@ -156,6 +173,7 @@ METHODS: Registry = Registry(
 JUDGES: Registry = Registry(
     "judge",
     "selfsynth.judges",
+    base="selfsynth.metrics.judges.base:Judge",
     builtins={
         "local": ("selfsynth.metrics.judges.local:LocalJudge", "offline embedding-similarity proxy for EE/CS (reported as local-proxy)"),
         "openai": ("selfsynth.metrics.judges.openai_judge:OpenAIJudge", "LLM judge over any OpenAI-compatible endpoint, versioned rubric, cached"),

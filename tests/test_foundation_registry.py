@@ -52,7 +52,7 @@ def test_builtins_are_lazy_strings_until_used():
     assert isinstance(entry.target, str)
 
 
-def _fake_plugin(tmp_path: Path) -> Path:
+def _fake_plugin(tmp_path: Path, collide: bool = True) -> Path:
     """A plugin distribution on sys.path: its module and its dist-info with entry points."""
     site = tmp_path / "site"
     (site / "my_plugin").mkdir(parents=True)
@@ -68,7 +68,8 @@ def _fake_plugin(tmp_path: Path) -> Path:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
-        "[selfsynth.methods]\nfancy = my_plugin:FancyMethod\n\n[selfsynth.tasks]\ncub200 = my_plugin:FancyMethod\n"
+        "[selfsynth.methods]\nfancy = my_plugin:FancyMethod\n"
+        + ("\n[selfsynth.tasks]\ncub200 = my_plugin:FancyMethod\n" if collide else "")
     )
     return site
 
@@ -93,6 +94,27 @@ def test_plugin_colliding_with_builtin_is_an_error(tmp_path):
     assert "registered twice" in out.stderr and "my_plugin:FancyMethod" in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_plugin_of_the_wrong_type_fails_at_lookup(tmp_path):
+    # FancyMethod is a plain class, not a Runner: listed, but refused where it would be used
+    site = _fake_plugin(tmp_path, collide=False)
+    env = {"PYTHONPATH": f"{site}:{REPO}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    toy_cache = tmp_path / "toy"
+    out = subprocess.run([sys.executable, "-m", "harness", "run", "--method", "fancy", "--toy_cache", str(toy_cache)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "method 'fancy'" in out.stderr and "not a subclass of selfsynth.runner.Runner" in out.stderr
+    assert not toy_cache.exists()  # refused before the toy world was built
+
+
+def test_typed_registry_checks_the_base_class():
+    reg = Registry("task", "selfsynth.test_none", base="selfsynth.tasks.base:Task")
+    reg.add("alpha", Alpha)
+    reg.add("toy", "selfsynth.tasks.toy:ToyTask")
+    assert reg.get("toy").__name__ == "ToyTask"
+    with pytest.raises(UserError, match=r"task 'alpha' .* not a subclass of selfsynth.tasks.base.Task"):
+        reg.get("alpha")
 
 
 def test_cli_version_and_unknown_kind():
