@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  EE={_fmt(metrics['ee'])} (n={metrics['n_ee']})  CS={_fmt(metrics['cs'])} (n={metrics['n_cs']})  "
           f"parse failures={metrics['parse_failures']}  no concepts={metrics['no_concepts']}")
     if config.fluency:
-        print(f"  FS mean={_fmt(metrics['fs_mean'])} median={_fmt(metrics['fs_median'])} (n={metrics['n_fs']}, empty={metrics['n_empty']})"
+        print(f"  FS mean={_fmt(metrics['fs_mean'])} median={_fmt(metrics['fs_median'])} token-weighted={_fmt(metrics.get('fs_token_weighted'))}"
+              f" (n={metrics['n_fs']}, empty={metrics['n_empty']})"
               f"  reference={metrics['fluency_reference']['name']}")
     usage = metrics["judge_usage"]
     if "requests" in usage:
