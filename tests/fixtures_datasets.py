@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 
@@ -216,22 +215,6 @@ BUILDERS = {
 }
 
 
-@pytest.fixture(scope="session")
-def dataset_roots(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    """task name → (root, expected counts), built once per session."""
-    out = {}
-    for name, build in BUILDERS.items():
-        root = tmp_path_factory.mktemp(name)
-        out[name] = (root, build(root))
-    root = tmp_path_factory.mktemp("ham10000")
-    out["ham10000"] = (root, make_ham(root))
-    return out
-
-
-# -- the toy world's base model: the suite's one build (tests/fixtures_toy.py) -----------------
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: E402,F401
-
-
 def make_crown_task(toy_dataset_root: Path, out: Path, limit: int = 16) -> Path:
     """A toy-layout dataset over the toy world's test images whose "class" is the visible crown
     colour ("yellow crown"): the toy base model describes crowns but knows no species, so its
@@ -255,6 +238,3 @@ def make_crown_task(toy_dataset_root: Path, out: Path, limit: int = 16) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def crown_root(toy_world, tmp_path_factory) -> Path:
-    return make_crown_task(Path(toy_world.dataset_root), tmp_path_factory.mktemp("crown"))

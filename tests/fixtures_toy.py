@@ -1,5 +1,5 @@
-"""Session fixtures for the toy world. Import the fixtures into a test module with
-``from tests.fixtures_toy import toy_world, toy_lm  # noqa: F401``.
+"""Helpers around the toy world. Its session fixtures (``toy_world``, ``toy_lm``) are in
+tests/conftest.py.
 
 The world is built once per machine into the repo-local ``.cache/toy`` (about 3 minutes the first
 time on 2 CPU cores, a file lock lets parallel sessions share one build) and reused afterwards."""
@@ -11,24 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_CACHE = REPO / ".cache" / "toy"
-
-
-@pytest.fixture(scope="session")
-def toy_world():
-    from selfsynth.toy import ensure_toy_world
-
-    return ensure_toy_world(TOY_CACHE)
-
-
-@pytest.fixture(scope="session")
-def toy_lm(toy_world):
-    from selfsynth.models import load_model
-
-    return load_model(toy_world.model_path)
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from safetensors import safe_open
 from selfsynth.generate import GenArgs, generate
 from selfsynth.io import read_jsonl
 from selfsynth.models import is_hub_layout, load_model, merge_adapter, write_hub_layout
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
+
 
 HUB_PREFIXES = ("vision_tower.vision_model.", "multi_modal_projector.", "language_model.model.", "language_model.lm_head.")
 # names as they stand in llava-hf/llava-1.5-7b-hf's model.safetensors.index.json

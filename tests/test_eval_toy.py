@@ -9,7 +9,6 @@ import pytest
 from selfsynth.cli import main
 from selfsynth.io import read_jsonl
 from selfsynth.tasks.labels import paper_match
-from tests.fixtures_datasets import crown_root, dataset_roots, toy_lm, toy_world  # noqa: F401
 
 
 def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):

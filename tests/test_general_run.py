@@ -9,7 +9,7 @@ import pytest
 
 from selfsynth.cli import main
 from selfsynth.io import read_json
-from tests.fixtures_toy import TOY_CACHE, toy_world  # noqa: F401
+from tests.fixtures_toy import TOY_CACHE
 
 RUN = ["run", "--task", "toy", "--method", "nl", "--iterations", "1", "--limit", "12", "--toy_cache", str(TOY_CACHE),
        "--train.max_steps", "5", "--general", "mme,mmstar", "--general-limit", "8", "--json"]

@@ -14,7 +14,7 @@ from selfsynth.cache import ResponseCache
 from selfsynth.errors import UserError
 from selfsynth.generate import GenArgs, GenerateConfig, VllmModel, generate, load_generator
 from selfsynth.io import read_jsonl
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
+
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_VLLM = importlib.util.find_spec("vllm") is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 from selfsynth.cache import ResponseCache
 from selfsynth.generate import GenArgs, generate
 from selfsynth.io import read_jsonl
-from tests.fixtures_toy import accelerate_launch, toy_lm, toy_world  # noqa: F401
+from tests.fixtures_toy import accelerate_launch
 
 PROMPT = "Describe the bird in the image."
 

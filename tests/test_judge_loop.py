@@ -9,7 +9,7 @@ from selfsynth.metrics import grading
 from selfsynth.metrics.fluency import FluencyScorer
 from selfsynth.metrics.judges.base import Judge
 from selfsynth.metrics.judges.local import LocalJudge
-from tests.fixtures_toy import TOY_CACHE, toy_world  # noqa: F401
+from tests.fixtures_toy import TOY_CACHE
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 
 from selfsynth.cli import main
 from selfsynth.io import read_jsonl
-from tests.fixtures_datasets import crown_root, toy_world  # noqa: F401
 
 
 @pytest.fixture(scope="module")

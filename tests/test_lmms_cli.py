@@ -9,7 +9,7 @@ import sys
 
 from selfsynth.cli import main
 from selfsynth.io import read_jsonl
-from tests.fixtures_datasets import crown_root, toy_world  # noqa: F401
+
 
 N_TEST = 16  # the crown task's test split, evaluated whole by both (their --limit picks differently)
 

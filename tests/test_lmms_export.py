@@ -6,7 +6,6 @@ import json
 import yaml
 
 from selfsynth.cli import main
-from tests.fixtures_datasets import dataset_roots  # noqa: F401
 
 
 class _FunctionLoader(yaml.SafeLoader):

@@ -8,7 +8,6 @@ import pytest
 
 from selfsynth.errors import UserError
 from selfsynth.models import load_model, model_fingerprint
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
 
 
 def test_reload_offline_with_auto_classes_and_generate(toy_world):

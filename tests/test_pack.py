@@ -6,7 +6,7 @@ from pathlib import Path
 
 from selfsynth.io import read_jsonl
 from selfsynth.train import AnswerOnlyCollator, TrainConfig, pack_by_image, train
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
+
 
 QUESTIONS = ["What is this bird?", "Describe its crown.", "Which wing colour does it have? Explain."]
 

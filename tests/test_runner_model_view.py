@@ -9,7 +9,6 @@ from selfsynth.cache import ResponseCache
 from selfsynth.registry import METHODS, TASKS
 from selfsynth.runner import RunConfig
 from selfsynth.store import RunStore
-from tests.fixtures_datasets import dataset_roots  # noqa: F401
 
 
 def _runner(task, tmp_path):

@@ -14,9 +14,10 @@ import pytest
 
 from selfsynth.io import read_json, read_jsonl
 from selfsynth.registry import METHODS
-from selfsynth.runner import Runner, subset
+from selfsynth.runner import Runner
+from selfsynth.tasks.base import subset
 from selfsynth.tasks.base import Sample
-from tests.fixtures_toy import REPO, TOY_CACHE, toy_world  # noqa: F401
+from tests.fixtures_toy import REPO, TOY_CACHE
 
 # small and quick, but enough for a learning signal: 3 train images per class (x8 questions)
 QUICK = ["--task", "toy", "--limit", "36", "--toy_cache", str(TOY_CACHE), "--train.max_steps", "100"]

@@ -10,7 +10,6 @@ from selfsynth.api import build_task
 from selfsynth.evaluate import evaluate, skipped_images
 from selfsynth.tasks.labels import SCORING_RULE
 from tests.fixtures_datasets import make_chest, make_cub, write_corrupt
-from tests.fixtures_toy import toy_lm, toy_world  # noqa: F401
 
 
 @pytest.mark.parametrize("corrupt_train, corrupt_test", [(0, 1), (1, 1), (2, 0)])

@@ -10,7 +10,7 @@ from selfsynth.cache import ResponseCache
 from selfsynth.metrics.judges.base import JudgeContext, JudgeItem
 from selfsynth.metrics.judges.local import LocalJudge, extract_claims, negation_of
 from selfsynth.synth.concepts import key_class_name
-from tests.fixtures_datasets import dataset_roots  # noqa: F401
+
 from tests.test_scoring_match import PLANTVILLAGE_FOLDERS
 
 QUESTION = "Based on the visual content, what is the specific name of this bird? Provide an explanation."

@@ -10,7 +10,7 @@ from selfsynth.api import build_task
 from selfsynth.cli import main
 from selfsynth.tasks.aliases import ALIAS_DIR, load_alias_file
 from selfsynth.tasks.labels import APOSTROPHE_LIKE, ClassReader, match, normalize_label, paper_match
-from tests.fixtures_datasets import dataset_roots, make_chest  # noqa: F401
+from tests.fixtures_datasets import make_chest
 
 # PlantVillage's 38 class folders as published (the task leaves Blueberry___healthy out by default)
 PLANTVILLAGE_FOLDERS = [

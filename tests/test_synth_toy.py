@@ -6,9 +6,7 @@ import json
 import numpy as np
 
 from selfsynth.io import read_json, read_jsonl
-from selfsynth.synth.infonce import concept_precision
-from tests.fixtures_synth import toy_synth  # noqa: F401
-from tests.fixtures_toy import toy_world  # noqa: F401
+from selfsynth.metrics.concepts import concept_precision
 
 
 def test_descriptions_written_and_resumed(toy_synth):

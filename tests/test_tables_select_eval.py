@@ -9,7 +9,7 @@ import pytest
 from selfsynth.cli import main
 from selfsynth.io import read_jsonl
 from selfsynth.metrics.select_eval import attribute_visible
-from tests.fixtures_toy import TOY_CACHE, toy_world  # noqa: F401
+from tests.fixtures_toy import TOY_CACHE
 
 
 def test_select_eval_on_toy_feeds_table_13(toy_world, tmp_path, capsys):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from selfsynth.cli import main
-from tests.fixtures_datasets import dataset_roots, make_cub  # noqa: F401
+from tests.fixtures_datasets import make_cub
 
 
 @pytest.mark.parametrize("name", ["cub200", "stanford_dogs", "fgvc_aircraft", "pld", "chest_xray", "toy"])

@@ -10,7 +10,7 @@ from PIL import Image
 
 from selfsynth.errors import UserError
 from selfsynth.registry import TASKS
-from tests.fixtures_datasets import dataset_roots, make_cub, make_ham, write_corrupt  # noqa: F401
+from tests.fixtures_datasets import make_cub, make_ham, write_corrupt
 
 
 def _task(name, root, **options):

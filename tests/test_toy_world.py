@@ -10,7 +10,7 @@ import pytest
 
 from selfsynth.cli import main
 from selfsynth.toy import ToyConfig, ToyDataConfig, describe_precision, ensure_toy_world
-from tests.fixtures_toy import TOY_CACHE, toy_lm, toy_world  # noqa: F401
+from tests.fixtures_toy import TOY_CACHE
 
 # a world that builds in seconds: for the build mechanics, not for model quality
 TINY = ToyConfig(data=ToyDataConfig(seed=5, train_per_class=1, test_per_class=1, general_examples=4), pretrain_images=16, pretrain_steps=2, pretrain_batch_size=4)

@@ -11,7 +11,7 @@ from selfsynth.generate import GenArgs, generate
 from selfsynth.io import read_jsonl
 from selfsynth.models import load_model, merge_adapter
 from selfsynth.train import AnswerOnlyCollator, TrainConfig, train
-from tests.fixtures_toy import accelerate_launch, toy_lm, toy_world  # noqa: F401
+from tests.fixtures_toy import accelerate_launch
 
 QUESTION = "Based on the visual content, what is the specific name of this bird? Provide an explanation."
 # measured on 2 shared CPU cores: test-split species accuracy 0.53 after these 150 steps (0.41 at lr 3e-3, 120 steps)
