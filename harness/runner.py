@@ -60,6 +60,43 @@ class RunConfig:
     judging: GradingSettings = cfg.field(default_factory=GradingSettings, help="grading settings (used with --judge)")
     generate: GenerateConfig = cfg.field(default_factory=GenerateConfig, help="generation engine (every stage: describe, rewrite, rejection sampling, evaluation)")
 
+    def __post_init__(self) -> None:
+        if self.synth.seed is None:  # --seed drives the synthesis draws unless synth.seed is set
+            self.synth = dataclasses.replace(self.synth, seed=self.seed)
+
+
+class LazyModel:
+    """A generation model that loads on first use. Its fingerprint and engine come from the files
+    and the config, so a stage whose output is already on disk (e.g. the base model's
+    descriptions, checked every iteration) costs no model load."""
+
+    def __init__(self, path: str, generate_config: Any):
+        from selfsynth.models import model_fingerprint
+
+        self.path = path
+        self.fingerprint = model_fingerprint(path)
+        self.engine = generate_config.engine
+        self._config = generate_config
+        self._loaded: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not set above: load, delegate
+        if name.startswith("__") or name in ("_loaded", "_config"):
+            raise AttributeError(name)
+        if self._loaded is None:
+            from selfsynth.generate import load_generator
+
+            self._loaded = load_generator(self.path, self._config)
+        return getattr(self._loaded, name)
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            self._loaded.close()
+            self._loaded = None
+
 
 def subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
     """A seeded class-balanced subset of at most ``limit`` samples, in the original order."""
@@ -111,6 +148,11 @@ class Runner(abc.ABC):
         self.store = store
         self.cache = cache
         self.base_model = base_model
+        if self.trains:  # a batch that cannot match the global batch fails now, not after synthesis
+            from selfsynth.models import distributed_state
+            from selfsynth.train import check_global_batch
+
+            check_global_batch(config.train, distributed_state().num_processes)
         self.train_samples = subset(task.load("train"), config.limit, config.seed)
         self.test_samples = subset(task.load("test"), config.limit, config.seed + 1)
         if not self.train_samples and self.trains:
@@ -171,12 +213,11 @@ class Runner(abc.ABC):
         return load_prompts(self.task.domain, self.config.prompts)
 
     def load_lm(self, model_path: str):
-        """One loaded model at a time (CPU memory), reused across steps of the same iteration."""
+        """One model at a time (CPU memory), reused across steps of the same iteration; its weights
+        load only when a step has something to generate (``LazyModel``)."""
         if model_path not in self._lm_cache:
-            from selfsynth.generate import load_generator
-
             self.release_lm()
-            self._lm_cache[model_path] = load_generator(model_path, self.config.generate)
+            self._lm_cache[model_path] = LazyModel(model_path, self.config.generate)
         return self._lm_cache[model_path]
 
     def release_lm(self) -> None:
