@@ -129,6 +129,7 @@ _POST_CUE = re.compile(
     r"|ruled out|excluded|absent|unlikely|less likely|improbable)(?: |$)"
 )
 CONCLUSION_CUES = ("therefore", "thus", "hence", "in conclusion", "in summary", "the answer is", "final answer")
+_CONCLUSIONS = frozenset(normalize_label(c) for c in CONCLUSION_CUES)
 
 
 @dataclass
@@ -187,29 +188,52 @@ def _words(answer: str) -> _Words:
     return out
 
 
-def _find(phrases: Iterable[str], words: _Words) -> list[tuple[int, int, str]]:
-    """(first word, end word, phrase) of every occurrence of the normalized phrases."""
-    found = []
-    padded = f" {words.text}"
+def _first_word_forms(phrase: str) -> set[str]:
+    """The words a phrase's pattern accepts in its first place (``_token_pattern``)."""
+    tokens = phrase.split()
+    first = tokens[0]
+    if not first.isalpha():
+        return {first}
+    if len(tokens) == 1:
+        return {first, first + "s", first + "es"}
+    if first.endswith("s") and len(first) > 3:
+        return {first, first[:-1]}
+    return {first, first + "s"}
+
+
+@lru_cache(maxsize=256)
+def _phrase_index(phrases: frozenset[str]) -> dict[str, list[str]]:
+    """First-word form → the phrases that can start with it."""
+    index: dict[str, list[str]] = {}
     for phrase in phrases:
-        pattern = _label_regex(phrase)
-        first = phrase.split(" ", 1)[0]
-        # cheap pre-check: the first word (less a trailing "s" the pattern may drop) must be there
-        if pattern is None or f" {first[:-1] if len(first) > 3 and first.endswith('s') else first}" not in padded:
-            continue
-        for m in pattern.finditer(words.text):
-            start = m.start() + (1 if words.text[m.start()] == " " else 0)
-            found.append((words.at(start), words.at(m.end() - 1) + 1, phrase))
+        if phrase:
+            for form in _first_word_forms(phrase):
+                index.setdefault(form, []).append(phrase)
+    return index
+
+
+def _find(phrases: Iterable[str], words: _Words) -> list[tuple[int, int, str]]:
+    """(first word, end word, phrase) of every occurrence of the normalized phrases: each word of
+    the text is looked up by its form, and only the phrases that can start there are tried."""
+    index = _phrase_index(frozenset(phrases))
+    found = []
+    for position, word in enumerate(words.words):
+        for phrase in index.get(word, ()):
+            start = words.starts[position]
+            m = _label_regex(phrase).match(words.text, start - 1 if start else 0)
+            if m is not None:
+                found.append((position, words.at(m.end() - 1) + 1, phrase))
     return found
 
 
 _CUE_PHRASES = {normalize_label(c): "clausal" for c in CLAUSAL_CUES} | {normalize_label(c): "list" for c in LIST_CUES}
+_CUES = frozenset(_CUE_PHRASES)
 
 
 def _cues(words: _Words) -> list[tuple[int, int, str, str]]:
     """(first word, end word, cue, kind) of every negation cue; an answer-word "no" is not one."""
     cues = []
-    for start, end, phrase in _find(_CUE_PHRASES, words):
+    for start, end, phrase in _find(_CUES, words):
         if phrase == "no" and words.punct_after[start]:
             continue
         cues.append((start, end, phrase, _CUE_PHRASES[phrase]))
@@ -284,6 +308,7 @@ class ClassReader:
                     self._add(spelling, kind, part)
         diseases = [d for _, d in self._parts.values()]
         self._unique_disease = {d for d in diseases if diseases.count(d) == 1}
+        self._phrases = frozenset(self._terms)
 
     def _add(self, spelling: str, kind: str, key: str) -> None:
         phrase = normalize_label(spelling)
@@ -298,7 +323,7 @@ class ClassReader:
     def _mentions(self, words: _Words) -> list[tuple[Mention, str, str]]:
         if not words.words:
             return []
-        found = sorted(_find(self._terms, words), key=lambda f: (-(f[1] - f[0]), f[0]))
+        found = sorted(_find(self._phrases, words), key=lambda f: (-(f[1] - f[0]), f[0]))
         kept: list[tuple[int, int, str]] = []
         for start, end, phrase in found:
             # the longest mention wins; the same span found twice (one phrase, two names) stays
@@ -329,7 +354,7 @@ class ClassReader:
         found = self._mentions(words)
         mentions = tuple(m for m, _, _ in found)
         affirmed = [(m, kind, key) for m, kind, key in found if m.negated_by is None]
-        concluding = {words.sentence[s] for s, _, _ in _find([normalize_label(c) for c in CONCLUSION_CUES], words)}
+        concluding = {words.sentence[s] for s, _, _ in _find(_CONCLUSIONS, words)}
         for sentence in sorted(concluding, reverse=True):
             named = self._named((kind, key) for m, kind, key in affirmed if m.sentence == sentence)
             if len(named) == 1:
