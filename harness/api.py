@@ -11,25 +11,14 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from selfsynth import config as cfg
 from selfsynth.errors import UserError
-from selfsynth.tasks.base import build_task, task_class
+from selfsynth.tasks.base import build_task, parse_option_pairs, task_class
 from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
 log = logging.getLogger(__name__)
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``["seed=1", "train_size=500"]`` → ``{"seed": "1", "train_size": "500"}``."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"task option {pair!r}: expected KEY=VALUE")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any] | None = None):
@@ -41,7 +30,7 @@ def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any]
     first = cfg.resolve(RunConfig, config_file, overrides)
     task_cls = task_class(first.task)
     config = cfg.resolve(RunConfig, config_file, overrides, base=task_cls.run_preset())
-    task_cls.parse_options(parse_options(config.task_options))
+    task_cls.parse_options(parse_option_pairs(config.task_options))
     return config
 
 
@@ -71,7 +60,7 @@ def prepare_run(config):
     from selfsynth.store import RunStore
 
     config = fill_defaults(config)
-    task = build_task(config.task, config.root, parse_options(config.task_options))
+    task = build_task(config.task, config.root, parse_option_pairs(config.task_options))
     store = RunStore(Path(config.out), experiment=config.experiment, seed=config.seed)
     cache = ResponseCache(Path(config.out) / "cache.sqlite")
     return config, task, store, cache
@@ -148,6 +137,55 @@ def run(config) -> dict[str, Any]:
     return runner.run()
 
 
+def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any], Path]:
+    """Run steps 0-2 of ``config`` (a ``RunConfig``; its method is ignored) once per encoder and
+    score the selections. Returns (the select_eval.json content, its path)."""
+    from selfsynth import schema
+    from selfsynth.io import write_json
+    from selfsynth.metrics.select_eval import RESULT_FILE, ground_truth
+    from selfsynth.registry import METHODS
+    from selfsynth.synth.select import random_precision
+
+    names = [e.strip() for e in encoders if e.strip()]
+    if not names:
+        raise UserError("--encoders: name at least one text encoder (e.g. all-MiniLM-L6-v2)")
+    config, task, store, cache = prepare_run(config)
+    truth_name, precision_of = ground_truth(task)  # fails before any model loads
+    runner_cls = METHODS.get("ours")
+    results: dict[str, Any] = {}
+    n_images = 0
+    for encoder in dict.fromkeys(names):
+        run_config = dataclasses.replace(config, synth=dataclasses.replace(config.synth, encoder=encoder))
+        runner = runner_cls(run_config, task, store, cache, run_config.model)
+        selected = runner.selected_concepts()
+        concepts = getattr(runner.class_concepts(), "concepts", {})
+        samples = [s for s in runner.train_samples if s.id in selected]
+        n_images = len(samples)
+        per_image = [precision_of(s, selected[s.id]) for s in samples]
+        baseline = [precision_of(s, concepts.get(s.label, [])) if not getattr(task, "has_image_concepts", False)
+                    else random_precision(concepts.get(s.label, []), task.image_concepts(s)) for s in samples]
+        results[encoder] = {
+            "precision": sum(per_image) / len(per_image) if per_image else None,
+            "random_precision": sum(baseline) / len(baseline) if baseline else None,
+            "concepts_per_image": sum(len(selected[s.id]) for s in samples) / len(samples) if samples else None,
+            "n_images": len(samples),
+            "select_file": str(runner.shared_dir() / "select.jsonl"),
+        }
+    out = {
+        "schema_version": schema.SELECTION_EVAL,
+        "task": task.name,
+        "experiment": config.experiment,
+        "seed": config.seed,
+        "limit": config.limit,
+        "n_images": n_images,
+        "ground_truth": truth_name,
+        "encoders": results,
+    }
+    path = store.unit_dir(task.name, "select_eval") / RESULT_FILE
+    write_json(path, out)
+    return out, path
+
+
 @dataclass
 class EvalConfig:
     task: str = cfg.field(ToyTask.name, help="task name (see `selfsynth ls tasks`)")
@@ -174,13 +212,13 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
     limit, the samples are the seeded class-balanced subset a run with that seed evaluates."""
     from selfsynth.cache import ResponseCache
     from selfsynth.evaluate import evaluate as evaluate_samples
-    from selfsynth.models import load_model
+    from selfsynth.models import load_model, resolve_model
     from selfsynth.store import run_provenance
     from selfsynth.tasks.base import split_seed, subset
     from selfsynth.tasks.prompts import load_prompts
 
     task_cls = task_class(config.task)
-    task_cls.parse_options(parse_options(config.task_options))  # before any default is built
+    task_cls.parse_options(parse_option_pairs(config.task_options))  # before any default is built
     model, root = config.model, config.root
     if model is None or root is None:
         defaults = task_cls.defaults(config.toy_cache)
@@ -189,7 +227,8 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
         raise UserError(f"task {config.task!r} needs --model (a model folder or a hub id in the local cache)")
     if root is None:
         raise UserError(f"task {config.task!r} needs --root (the dataset folder)")
-    task = build_task(config.task, root, parse_options(config.task_options))
+    resolve_model(model, config.adapter)  # a missing model (or adapter base) fails before any other work
+    task = build_task(config.task, root, parse_option_pairs(config.task_options))
     prompts = load_prompts(task.domain, config.prompts)  # a bad file fails before the model loads
     every = task.load(config.split)
     samples = subset(every, config.limit, split_seed(config.seed, config.split))

@@ -86,6 +86,34 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return [row for _, row in iter_jsonl(path)]
 
 
+def read_mapping(path: str | os.PathLike, what: str, flag: str = "") -> dict[str, Any]:
+    """The object at the top of a JSON file (``.json``) or YAML file (any other suffix); a missing
+    file, a syntax error or another top-level type is a user error naming the file and ``what`` it
+    should hold (and the ``flag`` that named the file). An empty YAML file is an empty mapping."""
+    import yaml
+
+    from selfsynth.errors import UserError
+
+    path = Path(path)
+    where = f"{flag} {path}" if flag else str(path)
+    if not path.is_file():
+        raise UserError(f"{where}: not found (expected {what})")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}); expected {what}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{where}: invalid YAML{at}; expected {what}") from None
+    if data is None and path.suffix != ".json":
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected {what}, got {type(data).__name__}")
+    return data
+
+
 def _json_default(obj: Any) -> Any:
     # numpy scalars/arrays and paths show up in records; keep them JSON-native
     if hasattr(obj, "tolist"):

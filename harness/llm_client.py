@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from selfsynth.errors import UserError
@@ -38,42 +38,37 @@ class ChatReply:
     completion_tokens: int
 
 
+@dataclass
 class LLMClient:
-    """``chat(messages, **request)`` → ``ChatReply``, retried and counted; safe to share between threads."""
+    """``chat(messages, **request)`` → ``ChatReply``, retried and counted; safe to share between
+    threads. ``name`` says who calls in error messages ("openai judge", "concept LLM");
+    ``key_flag`` is the setting that names ``api_key_env``, for the missing-key message."""
 
-    def __init__(
-        self,
-        name: str,
-        model: str,
-        base_url: str | None,
-        api_key_env: str = "",
-        api_key: str | None = None,
-        timeout_s: float = 60.0,
-        max_retries: int = 5,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 60.0,
-        key_flag: str = "",
-    ):
-        """``name`` says who calls in error messages ("openai judge", "concept LLM");
-        ``key_flag`` is the setting that names ``api_key_env``, for the missing-key message."""
-        self.name = name
-        self.model = model
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        key = api_key or (os.environ.get(api_key_env) if api_key_env else NO_KEY)
+    name: str
+    model: str
+    base_url: str | None
+    api_key_env: str = ""
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    key_flag: str = ""
+
+    def __post_init__(self) -> None:
+        key = self.api_key or (os.environ.get(self.api_key_env) if self.api_key_env else NO_KEY)
         if not key:
-            named_by = f" (named by {key_flag})" if key_flag else ""
-            raise UserError(f"{name}: environment variable {api_key_env}{named_by} is not set")
+            named_by = f" (named by {self.key_flag})" if self.key_flag else ""
+            raise UserError(f"{self.name}: environment variable {self.api_key_env}{named_by} is not set")
         self._key = key
         self._client: Any = None
         self._lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
+        self._used = dict.fromkeys(("requests", "retries", "prompt_tokens", "completion_tokens"), 0)
+
+    def _count(self, **amounts: int) -> None:
+        with self._lock:
+            for what, amount in amounts.items():
+                self._used[what] += amount
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "<redacted>") if self._key != NO_KEY else text
@@ -82,8 +77,9 @@ class LLMClient:
         return f"{self.name} {self.model!r} at {self.base_url or 'the openai default endpoint'}"
 
     def usage(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+        """Requests sent (retries included), retries, prompt and completion tokens, so far."""
+        with self._lock:
+            return dict(self._used)
 
     def _openai(self) -> Any:
         with self._lock:
@@ -114,8 +110,7 @@ class LLMClient:
 
         client = self._openai()
         for attempt in range(self.max_retries + 1):
-            with self._lock:
-                self.requests += 1
+            self._count(requests=1)
             try:
                 reply = client.chat.completions.create(model=self.model, messages=messages, **request)
                 break
@@ -128,17 +123,14 @@ class LLMClient:
                 if attempt == self.max_retries:
                     raise UserError(f"{self.where()}{about}: {what} after {self.max_retries} retries{gave_up_hint}") from None
                 delay = self._backoff(attempt, exc)
-                with self._lock:
-                    self.retries += 1
+                self._count(retries=1)
                 log.info("%s: %s, retry %d in %.1fs", self.name, what, attempt + 1, delay)
                 time.sleep(delay)
         choice = reply.choices[0] if reply.choices else None
         usage = getattr(reply, "usage", None)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        with self._lock:
-            self.prompt_tokens += prompt_tokens
-            self.completion_tokens += completion_tokens
+        self._count(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         return ChatReply(
             text=(choice.message.content if choice is not None else None) or "",
             finish_reason=getattr(choice, "finish_reason", None),

@@ -18,12 +18,9 @@ Writes ``<out>/<experiment>/<task>/select_eval/seed_<s>/select_eval.json`` (read
 """
 from __future__ import annotations
 
-import dataclasses
 import re
-from pathlib import Path
 from typing import Any, Sequence
 
-from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.metrics.concepts import concept_precision
 
@@ -63,51 +60,3 @@ def ground_truth(task) -> tuple[str, Any]:
         return f"{task.name} per-image attribute annotations (lexical match)", precision
     raise UserError(f"task {task.name!r} has no per-image ground truth for concept selection "
                     "(select-eval needs recorded visible concepts, as toy has, or attribute annotations, as cub200 has)")
-
-
-def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any], Path]:
-    """Run steps 0-2 of ``config`` (a ``RunConfig``; its method is ignored) once per encoder and
-    score the selections. Returns (the select_eval.json content, its path)."""
-    from selfsynth.api import prepare_run
-    from selfsynth.io import write_json
-    from selfsynth.registry import METHODS
-    from selfsynth.synth.select import random_precision
-
-    names = [e.strip() for e in encoders if e.strip()]
-    if not names:
-        raise UserError("--encoders: name at least one text encoder (e.g. all-MiniLM-L6-v2)")
-    config, task, store, cache = prepare_run(config)
-    truth_name, precision_of = ground_truth(task)  # fails before any model loads
-    runner_cls = METHODS.get("ours")
-    results: dict[str, Any] = {}
-    n_images = 0
-    for encoder in dict.fromkeys(names):
-        run_config = dataclasses.replace(config, synth=dataclasses.replace(config.synth, encoder=encoder))
-        runner = runner_cls(run_config, task, store, cache, run_config.model)
-        selected = runner.selected_concepts()
-        concepts = getattr(runner.class_concepts(), "concepts", {})
-        samples = [s for s in runner.train_samples if s.id in selected]
-        n_images = len(samples)
-        per_image = [precision_of(s, selected[s.id]) for s in samples]
-        baseline = [precision_of(s, concepts.get(s.label, [])) if not getattr(task, "has_image_concepts", False)
-                    else random_precision(concepts.get(s.label, []), task.image_concepts(s)) for s in samples]
-        results[encoder] = {
-            "precision": sum(per_image) / len(per_image) if per_image else None,
-            "random_precision": sum(baseline) / len(baseline) if baseline else None,
-            "concepts_per_image": sum(len(selected[s.id]) for s in samples) / len(samples) if samples else None,
-            "n_images": len(samples),
-            "select_file": str(runner.shared_dir() / "select.jsonl"),
-        }
-    out = {
-        "schema_version": schema.SELECTION_EVAL,
-        "task": task.name,
-        "experiment": config.experiment,
-        "seed": config.seed,
-        "limit": config.limit,
-        "n_images": n_images,
-        "ground_truth": truth_name,
-        "encoders": results,
-    }
-    path = store.unit_dir(task.name, "select_eval") / RESULT_FILE
-    write_json(path, out)
-    return out, path

@@ -154,6 +154,17 @@ class Task(abc.ABC):
         return load_prompts(self.domain)
 
 
+def parse_option_pairs(pairs: list[str]) -> dict[str, str]:
+    """``["seed=1", "train_size=500"]`` → ``{"seed": "1", "train_size": "500"}``."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"task option {pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def task_class(name: str) -> type[Task]:
     """The registered task class ``name`` (a one-line error naming the closest names if unknown)."""
     from selfsynth.registry import TASKS

@@ -57,6 +57,13 @@ class DatasetOptions(TaskOptions):
     prompts: str | None = field(None, help="YAML file replacing the domain's built-in prompts")
 
 
+@dataclass
+class SeededSplitOptions(DatasetOptions):
+    """Options of a task that draws its own train/test split (the dataset publishes none)."""
+
+    seed: int = field(0, help="seed of the task's train/test split (the same on every machine with the same files)")
+
+
 class DatasetTask(Task):
     """Base for our dataset modules: caching, verification, prompts override, ``open_image``."""
 

@@ -9,14 +9,12 @@ by ``lesion_id`` (no lesion in both splits), stratified by diagnosis, ≈50/50, 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsynth.config import field
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
-from selfsynth.tasks.common import DatasetOptions, DatasetTask, is_image_file
+from selfsynth.tasks.common import DatasetTask, SeededSplitOptions, is_image_file
 
 DX_NAMES: dict[str, str] = {
     "akiec": "Actinic keratoses",
@@ -30,17 +28,12 @@ DX_NAMES: dict[str, str] = {
 REQUIRED_COLUMNS = ("lesion_id", "image_id", "dx")
 
 
-@dataclass
-class Ham10000Options(DatasetOptions):
-    seed: int = field(0, help="seed of the lesion-grouped, diagnosis-stratified split")
-
-
 class Ham10000Task(DatasetTask):
     """HAM10000 skin lesions, 7 diagnoses, split grouped by lesion."""
 
     name = "ham10000"
     domain = "skin_lesion"
-    Options = Ham10000Options
+    Options = SeededSplitOptions  # seed: of the lesion-grouped, diagnosis-stratified split
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)

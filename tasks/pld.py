@@ -24,7 +24,7 @@ from typing import Any
 from selfsynth.config import field
 from selfsynth.errors import UserError
 from selfsynth.tasks.base import Sample
-from selfsynth.tasks.common import DatasetOptions, DatasetTask, is_image_file, require
+from selfsynth.tasks.common import DatasetTask, SeededSplitOptions, is_image_file, require
 
 DEFAULT_EXCLUDE = ("Blueberry___healthy",)
 PAPER_TRAIN, PAPER_TEST = 5279, 47523
@@ -48,8 +48,7 @@ def crop_name(folder: str) -> str:
 
 
 @dataclass
-class PldOptions(DatasetOptions):
-    seed: int = field(0, help="seed of the stratified train/test split")
+class PldOptions(SeededSplitOptions):
     train_size: int = field(PAPER_TRAIN, help="training images (scaled down with test_size when the folder holds fewer)", ge=1)
     test_size: int = field(PAPER_TEST, help="test images (scaled down with train_size when the folder holds fewer)", ge=1)
     classes: list[str] | None = field(None, help="class folders to use, comma-separated (default: all but exclude)")

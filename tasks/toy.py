@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsynth.errors import UserError
-from selfsynth.io import read_json, read_jsonl
+from selfsynth.io import read_jsonl, read_mapping
 from selfsynth.tasks.base import Sample, TaskDefaults
 from selfsynth.tasks.common import DatasetTask, require
 
@@ -86,12 +86,9 @@ class ToyTask(DatasetTask):
 
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
-            path = require(self.root / "toy_meta.json", "the toy world's toy_meta.json; build it with `selfsynth toy`")
-            try:
-                meta = read_json(path)
-            except ValueError as exc:  # json.JSONDecodeError
-                raise UserError(f"{path} is not valid JSON: {exc}") from exc
-            if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list) or not meta["classes"]:
+            path = self.root / "toy_meta.json"
+            meta = read_mapping(path, "the toy world's toy_meta.json; build it with `selfsynth toy`")
+            if not isinstance(meta.get("classes"), list) or not meta["classes"]:
                 raise UserError(f"{path}: expected an object with a non-empty 'classes' list")
             self._meta = meta
         return self._meta

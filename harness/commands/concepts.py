@@ -40,12 +40,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import build_task, parse_options
+    from selfsynth.api import build_task, parse_option_pairs
     from selfsynth.io import write_json
     from selfsynth.synth.concepts import ask_llm_concepts, load_concepts_json
     from selfsynth.synth.config import SynthConfig
 
-    task = build_task(args.task, args.root, parse_options(args.task_options))
+    task = build_task(args.task, args.root, parse_option_pairs(args.task_options))
     names = task.class_names()
     out = Path(args.out)
     if args.from_json:

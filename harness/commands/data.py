@@ -30,9 +30,9 @@ def summarize(task) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import build_task, parse_options
+    from selfsynth.api import build_task, parse_option_pairs
 
-    task = build_task(args.task, args.root, parse_options(args.option))
+    task = build_task(args.task, args.root, parse_option_pairs(args.option))
     report = summarize(task)
     if args.json:
         print(json.dumps(report, sort_keys=True))

@@ -21,10 +21,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import build_task, parse_options
+    from selfsynth.api import build_task, parse_option_pairs
     from selfsynth.tasks.lmms_bridge.export import export_lmms
 
-    task = build_task(args.task, args.root, parse_options(args.option))
+    task = build_task(args.task, args.root, parse_option_pairs(args.option))
     result = export_lmms(task, args.out, splits=args.split or ["test"], max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(result, sort_keys=True))

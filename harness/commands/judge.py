@@ -31,12 +31,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import parse_options
+    from selfsynth.api import parse_option_pairs
     from selfsynth.metrics.grading import JudgeConfig, grade_folder
 
     config = cfg.resolve(JudgeConfig, args.config, cfg.overrides_from_args(args, JudgeConfig))
     metrics, out = grade_folder(args.eval_dir, config, task=args.task, concepts=args.concepts, root=args.root,
-                                options=parse_options(args.option), out_dir=args.out, cache=args.cache)
+                                options=parse_option_pairs(args.option), out_dir=args.out, cache=args.cache)
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
         return 0

@@ -18,9 +18,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import parse_options, read_answers
+    from selfsynth.api import parse_option_pairs, read_answers
 
-    rows = read_answers(args.task, args.answers, root=args.root, options=parse_options(args.option), label=args.label)
+    rows = read_answers(args.task, args.answers, root=args.root, options=parse_option_pairs(args.option), label=args.label)
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, sort_keys=True))

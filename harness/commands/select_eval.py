@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from selfsynth.api import resolve_run_config
-    from selfsynth.metrics.select_eval import evaluate_selection
+    from selfsynth.api import evaluate_selection
     from selfsynth.runner import RunConfig
 
     config = resolve_run_config(args.config_file, cfg.overrides_from_args(args, RunConfig))

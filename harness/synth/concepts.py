@@ -13,7 +13,6 @@ Two sources, one result (``ConceptSet``):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from selfsynth.cache import ResponseCache, make_key
 from selfsynth.errors import UserError
-from selfsynth.io import write_json
+from selfsynth.io import read_mapping, write_json
 from selfsynth.llm_client import LLMClient
 from selfsynth.synth.config import SynthConfig
 
@@ -134,14 +133,7 @@ def load_concepts_json(
     from selfsynth.tasks.labels import normalize_label
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} not found (expected a JSON file {{class name: [concept, ...]}})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object {{class name: [concept, ...]}}, got {type(data).__name__}")
+    data = read_mapping(path, "a JSON object {class name: [concept, ...]}")
     lookup: dict[str, str] = {}
     for name in class_names:
         for spelling in (name, *(aliases(name) if aliases else ())):

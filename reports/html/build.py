@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from selfsynth.errors import UserError
-from selfsynth.io import read_jsonl, write_text
+from selfsynth.io import read_jsonl, read_mapping, write_text
 from selfsynth.reports.html.collect import Evaluation, RunFolder, load_run_folder, test_split_images
 from selfsynth.reports.html.thumbs import thumbnail_name, write_thumbnails
 
@@ -253,13 +253,8 @@ def _regressions(paths: Sequence[str | Path], folder: RunFolder) -> list[dict[st
     pages = []
     for path in paths:
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"--regress {path}: not found (expected the JSON written by `selfsynth regress --out FILE`)")
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--regress {path}: not valid JSON ({exc})") from None
-        if not isinstance(report, dict) or not {"baseline", "candidate", "delta", "metric"} <= set(report):
+        report = read_mapping(path, "the JSON written by `selfsynth regress --out FILE`", flag="--regress")
+        if not {"baseline", "candidate", "delta", "metric"} <= set(report):
             raise UserError(f"--regress {path}: expected the JSON of `selfsynth regress --out` (baseline, candidate, delta, metric)")
         sides = {}
         hits: dict[str, dict[str, bool]] = {}

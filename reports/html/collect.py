@@ -202,7 +202,7 @@ def test_split_images(run: Run) -> dict[str, str]:
     """{sample id: image path} of a run's test split, from the task its results name (the records
     carry ids only). Empty when the dataset is not on this machine: the report then shows no
     thumbnails rather than failing."""
-    from selfsynth.api import build_task, parse_options
+    from selfsynth.tasks.base import build_task, parse_option_pairs
 
     config = run.results.get("config") or {}
     root = config.get("root")
@@ -211,7 +211,7 @@ def test_split_images(run: Run) -> dict[str, str]:
     try:
         from selfsynth.registry import TASKS
 
-        options = parse_options(list(config.get("task_options") or []))
+        options = parse_option_pairs(list(config.get("task_options") or []))
         if "verify" in {f.name for f in dataclasses.fields(TASKS.get(run.task).Options)}:
             options["verify"] = "false"  # no need to open every image here: an unreadable one just gets no thumbnail
         task = build_task(run.task, root, options)
