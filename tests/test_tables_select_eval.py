@@ -22,7 +22,6 @@ def test_select_eval_on_toy_feeds_table_13(toy_world, tmp_path, capsys):
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "toy" and result["n_images"] == 12 and sorted(result["encoders"]) == sorted(["all-MiniLM-L6-v2", minilm_folder])
-    task_images = {}
     from selfsynth.tasks.base import build_task
 
     task = build_task("toy", None, {}, cache_dir=str(TOY_CACHE))
