@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from selfsynth.io import read_jsonl
+
 
 def write_image(path: Path, seed: int, size: tuple[int, int] = (12, 12)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +223,7 @@ def make_crown_task(toy_dataset_root: Path, out: Path, limit: int = 16) -> Path:
     answers name this label on some images and miss it on others (a non-degenerate accuracy)."""
     toy_dataset_root = Path(toy_dataset_root)
     rows = []
-    for line in (toy_dataset_root / "test.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(toy_dataset_root / "test.jsonl"):
         crown = row["attributes"].get("crown")
         if crown is None:
             continue

@@ -2,10 +2,6 @@
 the key scrubbed from errors, against a loopback server."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from selfsynth.cache import ResponseCache
@@ -13,45 +9,23 @@ from selfsynth.errors import UserError
 from selfsynth.llm_client import LLMClient
 from selfsynth.synth.concepts import ask_llm_concepts
 from selfsynth.synth.config import SynthConfig
+from tests.fixtures_llm import LoopbackChat, completion
 
 SECRET = "sk-client-test-7c2e"
 
 
-class Server:
+class Server(LoopbackChat):
     """Answers with the queued (status, body) pairs, then with a fixed completion."""
 
     def __init__(self, queue: list[tuple[int, dict]]):
+        super().__init__()
         self.queue = list(queue)
-        self.hits = 0
 
-    def __enter__(self) -> str:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.hits += 1
-                status, body = outer.queue.pop(0) if outer.queue else (200, {
-                    "id": "c", "object": "chat.completion", "created": 0, "model": "m-served",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "- red crown"}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15},
-                })
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
+    def respond(self, body: dict, auth: str) -> tuple[int, dict, dict]:
+        if self.queue:
+            status, payload = self.queue.pop(0)
+            return status, payload, {}
+        return 200, completion("- red crown", "m-served", prompt_tokens=11, completion_tokens=4), {}
 
 
 def test_retries_and_usage_are_counted():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,44 +32,22 @@ from selfsynth.metrics.judges.openai_judge import (
     render_messages,
 )
 from tests.fixtures_datasets import make_toy
+from tests.fixtures_llm import LoopbackChat, completion
 
 KEY_ENV = "SELFSYNTH_TEST_JUDGE_KEY"
 SECRET = "sk-test-DO-NOT-LEAK-8d1f3a"
 QUESTION = "Based on what you see, what is the exact name of this bird? Explain your answer."
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackChat):
     """A loopback /v1/chat/completions server with canned grades, chosen by markers in the answer:
     "because" → explanation 1, consistency 3; "GARBLE" → a reply that is not JSON; "THROTTLE" →
     429 on its first request; "BROKEN" → 503 on every request; "DENY" → 401 echoing the key;
     else explanation 0, consistency 0."""
 
     def __init__(self):
-        self.requests: list[dict] = []
+        super().__init__()
         self._throttled: set[str] = set()
-        self._lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer._lock:
-                    outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, payload, headers = outer.respond(body, self.headers.get("Authorization", ""))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def respond(self, body: dict, auth: str) -> tuple[int, dict, dict]:
         answer = body["messages"][1]["content"].split("<<<ANSWER\n", 1)[1].split("\nANSWER>>>", 1)[0]
@@ -91,19 +67,7 @@ class FakeOpenAI:
             content = json.dumps({"rationale": "names matching traits", "explanation": 1, "consistency": 3})
         else:
             content = "```json\n" + json.dumps({"rationale": "label only", "explanation": 0, "consistency": 0}) + "\n```"
-        return 200, {
-            "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body["model"] + "-served",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-        }, {}
-
-    def __enter__(self):
-        self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return 200, completion(content, body["model"] + "-served", prompt_tokens=100, completion_tokens=20), {}
 
 
 def _items() -> list[JudgeItem]:

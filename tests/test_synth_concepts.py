@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,56 +16,26 @@ from selfsynth.synth.concepts import (
     parse_concepts,
 )
 from selfsynth.synth.config import SynthConfig
+from tests.fixtures_llm import LoopbackChat, completion
 
 
-class _ChatServer:
+class _ChatServer(LoopbackChat):
     """Answers /v1/chat/completions with bullet lists; can fail the first N requests with 503."""
 
     def __init__(self, fail_first: int = 0):
-        self.requests: list[dict] = []
+        super().__init__()
         self.fail_left = fail_first
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                if outer.fail_left > 0:
-                    outer.fail_left -= 1
-                    self._send(503, {"error": {"message": "busy", "type": "server_error"}})
-                    return
-                prompt = body["messages"][0]["content"]
-                name = prompt.split('"')[1]
-                text = "Here you go:\n" if "Empty" not in name else "I cannot help with that."
-                if "Empty" not in name:
-                    text += f"- {name.lower()} crest\n- bright wing bars\n  - indented line counts\n* star bullets do not\n- bright wing bars\n"
-                self._send(200, {
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-                })
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def respond(self, body: dict, auth: str) -> tuple[int, dict, dict]:
+        if self.fail_left > 0:
+            self.fail_left -= 1
+            return 503, {"error": {"message": "busy", "type": "server_error"}}, {}
+        prompt = body["messages"][0]["content"]
+        name = prompt.split('"')[1]
+        text = "Here you go:\n" if "Empty" not in name else "I cannot help with that."
+        if "Empty" not in name:
+            text += f"- {name.lower()} crest\n- bright wing bars\n  - indented line counts\n* star bullets do not\n- bright wing bars\n"
+        return 200, completion(text, body["model"]), {}
 
 
 def test_parse_concepts():
