@@ -15,7 +15,7 @@ import pytest
 
 from selfsynth.cli import main
 from selfsynth.io import read_json, read_jsonl
-from tests.fixtures_toy import REPO, TOY_CACHE, toy_world  # noqa: F401
+from tests.fixtures_toy import REPO, TOY_CACHE
 
 BIN = Path(sys.executable).parent
 
@@ -218,3 +218,44 @@ def test_concepts_from_an_llm_endpoint_are_cached_and_costed(toy_world, tmp_path
     assert second["llm_calls"] == 0 and second["cost_usd"] == 0
     concepts = read_json(out)
     assert len(concepts) == classes and all(values == [f"{name.lower()} crest", "bright wing bars", "indented line counts"] for name, values in concepts.items())
+
+
+GUIDES = ["docs/add_a_method.md", "docs/gate_checkpoints.md", "docs/reproduce_table1_cub.md", "docs/examples/gate-checkpoint.yml"]
+
+
+def _guide_commands(text: str) -> list[list[str]]:
+    """Every `selfsynth ...` command line of a guide (continuations joined, shell variables filled)."""
+    import re
+    import shlex
+
+    text = re.sub(r"\\\n\s*", " ", text)
+    text = re.sub(r"\$\{\{[^}]*\}\}", "X", text)
+    commands = []
+    for line in text.splitlines():
+        line = line.strip().removeprefix("- ").removeprefix("run: ")
+        match = re.search(r"(?:^|-m |&& |; then |^\s*)selfsynth ((?:[a-z-]+)(?: .*)?)$", line)
+        if not match or line.startswith("#"):
+            continue
+        words = shlex.split(re.sub(r"\$\{?[A-Z_]+\}?", "X", match.group(1)).split(" && ")[0].split(" # ")[0])
+        commands.append(words)
+    return commands
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_selfsynth_command_in_the_guides_parses(guide):
+    from selfsynth.cli import build_parser
+
+    commands = _guide_commands((REPO / guide).read_text(encoding="utf-8"))
+    assert len(commands) >= 2, commands
+    for words in commands:
+        build_parser(words[0]).parse_args(words)  # an unknown command or flag exits 2 here
+
+
+def test_the_ci_workflow_example_is_valid_yaml_with_the_gate_step():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / "docs/examples/gate-checkpoint.yml").read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["gate"]["steps"]
+    gate = next(step["run"] for step in steps if step.get("name") == "Gate the candidate")
+    assert "selfsynth regress --baseline" in gate and "--max-drop 0.01 --alpha 0.05" in gate
+    assert workflow["jobs"]["gate"]["env"]["HF_HUB_OFFLINE"] == "1"
