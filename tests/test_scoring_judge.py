@@ -11,7 +11,7 @@ from selfsynth.metrics.judges.base import JudgeContext, JudgeItem
 from selfsynth.metrics.judges.local import LocalJudge, extract_claims, negation_of
 from selfsynth.synth.concepts import key_class_name
 
-from tests.test_scoring_match import PLANTVILLAGE_FOLDERS
+from tests.fixtures_datasets import PLANTVILLAGE_FOLDERS
 
 QUESTION = "Based on the visual content, what is the specific name of this bird? Provide an explanation."
 TRUE_CONCEPTS = ("yellow crown", "green wings", "forked tail", "long beak")
