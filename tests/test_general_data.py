@@ -7,7 +7,7 @@ import pytest
 
 from selfsynth.cli import main
 from selfsynth.metrics.general import BENCHMARKS, TASK_PREFIX, data_files, lmms_tasks_dir, task_yaml
-from tests.fixtures_toy import toy_world  # noqa: F401
+from tests.fixtures_toy import TOY_CACHE
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +17,27 @@ def toy_benchmarks(toy_world):
     return ensure_toy_benchmarks(toy_world)
 
 
-def _installed(name: str) -> dict:
+def _plain(value):
+    """A YAML config loaded in lmms-eval's "simple" mode, with its `!function` nodes as text."""
+    import yaml
+
+    if isinstance(value, yaml.ScalarNode):
+        return f"{value.tag} {value.value}"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _load(path) -> dict:
     from lmms_eval.utils import load_yaml_config
 
-    return load_yaml_config(str(lmms_tasks_dir() / BENCHMARKS[name].task_yaml), mode="simple")
+    return _plain(load_yaml_config(str(path), mode="simple"))
+
+
+def _installed(name: str) -> dict:
+    return _load(lmms_tasks_dir() / BENCHMARKS[name].task_yaml)
 
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))
@@ -70,15 +87,15 @@ def test_toy_answers_follow_the_ground_truth(toy_world, toy_benchmarks):
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))
 def test_generated_yaml_changes_only_the_data_source(name, tmp_path, toy_benchmarks):
-    from lmms_eval.utils import load_yaml_config
-
     files = data_files(toy_benchmarks, name)
     path = tmp_path / f"{TASK_PREFIX}{name}.yaml"
     path.write_text(task_yaml(name, files))
-    ours = load_yaml_config(str(path), mode="simple")
+    ours = _load(path)
     installed = _installed(name)
     changed = {"task", "tag", "dataset_path", "dataset_name", "dataset_kwargs"}
-    assert {k: v for k, v in ours.items() if k not in changed} == {k: v for k, v in installed.items() if k not in changed}
+    kept = {k: v for k, v in installed.items() if k not in changed}
+    assert kept and "!function" in str(kept)  # prompts, parsing and scoring functions: lmms-eval's
+    assert {k: v for k, v in ours.items() if k not in changed} == kept
     assert ours["task"] == TASK_PREFIX + name and ours["task"] != installed["task"]
     assert ours["dataset_path"] == "parquet"
     assert ours["dataset_kwargs"] == {"data_files": {BENCHMARKS[name].split: [str(f) for f in files]}}
@@ -112,7 +129,8 @@ def test_copy_without_a_read_column_is_refused(toy_world, toy_benchmarks, tmp_pa
 def test_model_without_data_and_odd_mme_limit_are_user_errors(toy_world, toy_benchmarks, tmp_path, capsys):
     assert main(["general", "--model", toy_world.model_path, "--out", str(tmp_path)]) == 2
     assert "--data is required" in capsys.readouterr().err
-    assert main(["general", "--data", str(toy_benchmarks), "--benchmarks", "mme", "--limit", "3", "--out", str(tmp_path)]) == 2
+    assert main(["general", "--toy_cache", str(TOY_CACHE), "--data", str(toy_benchmarks), "--benchmarks", "mme", "--limit", "3",
+                 "--out", str(tmp_path)]) == 2
     assert "even" in capsys.readouterr().err
     assert main(["general", "--benchmarks", "mmstar,nope", "--out", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import pytest
 from selfsynth.cli import main
 from selfsynth.io import read_json, read_jsonl
 from selfsynth.metrics.general import BENCHMARKS, MME_COGNITION
-from tests.fixtures_toy import toy_world  # noqa: F401
+
 
 ROWS = {"mmstar": 12, "seedbench_2_plus": 12, "mmmu_val": 12, "mme": 24, "mmbench_en_dev": 12}
 
@@ -122,7 +122,9 @@ def yes_no_adapter(toy_world, toy_benchmarks, tmp_path_factory):
     for row in read_jsonl(f"{toy_world.dataset_root}/train.jsonl")[:48]:
         for question, answer in yes_no_pair(rng, row):
             rows.append({"id": row["id"], "image": f"{toy_world.dataset_root}/{row['image']}",
-                         "question": f"{question}\nAnswer the question using a single word or phrase.", "answer": answer})
+                         # the prompt lmms-eval's MME task renders for the model
+                         "question": question.replace(" Please answer yes or no.", "\nAnswer the question using a single word or phrase."),
+                         "answer": answer})
     out = tmp_path_factory.mktemp("yes_no_adapter")
     train(toy_world.model_path, rows, out, TrainConfig(learning_rate=5e-3, lora_r=8, lora_alpha=16, per_device_batch_size=16,
                                                        max_steps=30, augment="none", seed=0))
