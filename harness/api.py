@@ -78,7 +78,10 @@ def check_inputs(config, task, runner_cls) -> None:
     from selfsynth.synth.concepts import load_concepts_json
     from selfsynth.tasks.prompts import load_prompts
 
-    base, _ = resolve_model(config.model)
+    base, adapter = resolve_model(config.model)
+    if adapter is not None:
+        raise UserError(f"--model {config.model} is a LoRA adapter on {base}; a run fine-tunes a full model: pass "
+                        f"--model {base} (the adapter's base) or a merged checkpoint")
     if not (base / "config.json").is_file():
         raise UserError(f"--model {config.model}: {base} has no config.json (expected a model folder saved with "
                         "save_pretrained, a LoRA adapter folder or a hub id)")

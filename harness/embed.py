@@ -89,14 +89,14 @@ class TextEncoder:
     @property
     def model(self):
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
             location = self._location
             if not Path(location).is_dir():
                 # a hub id resolves as for models: cached, downloaded when online, one-line error offline
                 from selfsynth.models import hub_snapshot
 
                 location = str(hub_snapshot(location, "text encoder"))
+            from sentence_transformers import SentenceTransformer
+
             try:
                 self._model = SentenceTransformer(location, device=self.device or "cpu")
             except (OSError, ValueError) as exc:

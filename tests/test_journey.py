@@ -259,3 +259,9 @@ def test_the_ci_workflow_example_is_valid_yaml_with_the_gate_step():
     gate = next(step["run"] for step in steps if step.get("name") == "Gate the candidate")
     assert "selfsynth regress --baseline" in gate and "--max-drop 0.01 --alpha 0.05" in gate
     assert workflow["jobs"]["gate"]["env"]["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_run_on_an_adapter_says_to_pass_its_base(toy_world, toy_adapter, tmp_path, capsys):
+    assert main(["run", "--task", "toy", "--toy_cache", str(TOY_CACHE), "--model", str(toy_adapter), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"is a LoRA adapter on {toy_world.model_path}; a run fine-tunes a full model: pass --model {toy_world.model_path}" in err
