@@ -25,7 +25,7 @@ def test_export_files(dataset_roots, tmp_path, capsys):
     assert result["include_path"] == str(out.resolve())
     rows = [json.loads(l) for l in (out / "data" / "fgvc_aircraft_test.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows] == ["707-320", "737-800", "Boeing 717", "F/A-18"]
-    assert rows[3]["aliases"] == ["FA-18", "F-18", "CF-18"]
+    assert rows[3]["aliases"][:3] == ["FA-18", "F-18", "CF-18"]  # tasks/aliases/fgvc_aircraft.yaml, in its order
     assert rows[0]["question"] == "Based on what you see, what is the exact model of this aircraft? Explain your answer."
     config = yaml.load((out / "selfsynth_fgvc_aircraft" / "selfsynth_fgvc_aircraft.yaml").read_text(), Loader=_FunctionLoader)
     assert config["task"] == "selfsynth_fgvc_aircraft"
