@@ -279,11 +279,11 @@ def evaluate_like(baseline: str | Path, model: str, adapter: str | None = None, 
 
 
 def read_answers(task_name: str, answers: list[str], root: str | None = None, options: dict[str, Any] | None = None,
-                 label: str | None = None) -> list[dict[str, Any]]:
+                 label: str | None = None, toy_cache: str | None = None) -> list[dict[str, Any]]:
     """Per answer, what each accuracy rule reads from it (``selfsynth match``): ours, the verdict,
     why, and every class mention with the cue that negates it; the published rule, every class it
     credits. With ``label``, both rules' verdicts on it."""
-    task = build_task(task_name, root, options)
+    task = build_task(task_name, root, options, cache_dir=toy_cache)
     reader = task.answer_reader()
     if label is not None and label not in reader.classes:
         raise UserError(f"--label {label!r} is not a class of task {task_name!r} (classes: {', '.join(reader.classes)})")
