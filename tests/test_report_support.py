@@ -175,9 +175,12 @@ def load_json_script(path: Path) -> object:
 
 
 # -- one small real toy run (ours, iterations 0-2, iteration 2 judged), shared by the report tests --
-QUICK_RUN = ["--task", "toy", "--method", "ours", "--iterations", "2", "--limit", "12", "--train.max_steps", "10",
-             "--synth.describe_samples", "2", "--synth.rewrite_questions", "2", "--synth.reject_questions", "2",
-             "--synth.reject_samples", "2", "--judge", "local", "--judging.fluency", "false"]
+# the smallest run that still has every synthesis stage: ~75 s of CPU
+QUICK_RUN = ["--task", "toy", "--method", "ours", "--iterations", "2", "--limit", "8", "--train.max_steps", "5",
+             "--synth.describe_prompts", "1", "--synth.describe_samples", "2", "--synth.rewrite_questions", "2",
+             "--synth.reject_questions", "2", "--synth.reject_samples", "2", "--synth.describe_max_new_tokens", "48",
+             "--synth.rewrite_max_new_tokens", "48", "--synth.reject_max_new_tokens", "48", "--eval_max_new_tokens", "48",
+             "--judge", "local", "--judging.fluency", "false"]
 
 
 @pytest.fixture(scope="session")
