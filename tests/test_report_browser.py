@@ -140,7 +140,8 @@ def test_synthesis_view_marks_kept_concepts(report):
     assert page.find("p")[[a.get("id") for a in page.find("p")].index("synth-count")]["data-count"] == "2"
     assert len(page.find("tr", "kept")) == 2 + 2  # kept concepts, kept rewritten answers
     assert len(page.find("tr", "dropped")) == 1
-    assert len(page.find("li", "chosen")) == 2
+    assert len(page.find("li", "chosen")) == 1  # kept and trained on
+    assert len(page.find("li", "chosen-rejected")) == 1  # best-scoring but without the label: replaced
 
 
 def test_regression_view_links_lost_samples(report):

@@ -154,7 +154,8 @@
     spec.rows.forEach(function (row) {
       const tr = el("tr");
       row.forEach(function (cell, j) {
-        tr.append(el("td", { class: typeof cell === "number" ? "num" : null }, fmt(cell, fractional[j] && typeof cell === "number" ? 3 : undefined)));
+        const numeric = typeof cell === "number" || (typeof cell === "string" && /^[−-]?\d+(\.\d+)?( ± \S+)?$/.test(cell));
+        tr.append(el("td", { class: numeric ? "num" : null }, fmt(cell, fractional[j] && typeof cell === "number" ? 3 : undefined)));
       });
       body.append(tr);
     });
@@ -464,7 +465,10 @@
         list.append(el("li", { class: "claim other" }, el("span", { class: "verdict" }, "– not an attribute"), " ", el("q", {}, text)));
       });
       card.append(list);
-    }
+      if (claims.some(function (c) { return "contrast" in c; })) {
+        card.append(el("p", { class: "note" }, "A claim is accepted when it is closer to one of this image's reference concepts than to any other concept of the task."));
+      }
+    } else if (cell.status === "scored") card.append(el("p", { class: "muted" }, "Judge evidence: no attribute claims in this answer."));
     if (cell.rationale) card.append(el("p", { class: "rationale" }, el("strong", {}, "Judge's rationale: "), cell.rationale));
     return card;
   }
@@ -611,8 +615,10 @@
       const list = el("ol", { class: "candidates" });
       r.candidates.forEach(function (text, k) {
         const chosen = k === r.chosen;
-        list.append(el("li", { class: chosen ? "chosen" : null },
-          el("span", { class: "cand-meta" }, (r.scores ? "score " + fmt(r.scores[k], 3) + " · " : "") + (r.has_label[k] ? "names the label" : "no label") + (chosen ? " · ◀ chosen" : "")),
+        // the chosen candidate is trained on only when it is kept; a rejected best one is marked apart
+        const role = !chosen ? "" : r.kept ? " · ◀ kept" : " · ◀ " + (r.scores ? "best-scoring" : "picked") + ", not used";
+        list.append(el("li", { class: chosen ? (r.kept ? "chosen" : "chosen-rejected") : null },
+          el("span", { class: "cand-meta" }, (r.scores ? "score " + fmt(r.scores[k], 3) + " · " : "") + (r.has_label[k] ? "names the label" : "no label") + role),
           el("div", { class: "answer" }, text === "" ? el("em", {}, "(empty)") : text)));
       });
       box.append(list, el("p", {}, mark(r.kept, REASONS[r.reason] || r.reason)));
