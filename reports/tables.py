@@ -17,6 +17,7 @@ seeds (n − 1) and, on request, a 95% t-interval over seeds. A cell with no sto
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str 
         return
     seed = _seed_of(results)
     base = {"experiment": run_experiment, "task": results["task"], "method": results["method"], "seed": seed}
-    store.runs.append({**base, "limit": results.get("limit"), "n_test": results.get("n_test"), "path": unit / "results.json"})
+    store.runs.append({**base, "limit": results.get("limit"), "test_limit": results.get("test_limit", results.get("limit")), "n_test": results.get("n_test"), "path": unit / "results.json"})
     records = results.get("iterations", [])
     final = max((r["iteration"] for r in records), default=None)
     for record in records:
@@ -149,6 +150,14 @@ def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str 
 
 
 # -- cells -----------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def t_quantile_975(degrees_of_freedom: int) -> float:
+    """Student's t 97.5% quantile (one scipy call per degrees of freedom: it costs ~2 ms)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, degrees_of_freedom))
+
+
 def cell(values: Iterable[float | None], ci: bool = False) -> dict[str, Any] | None:
     """Mean, sample std (n − 1) and count of the non-missing values; with ``ci`` a 95% t-interval
     over them (Student's t with n − 1 degrees of freedom). None when there is no value."""
@@ -161,9 +170,7 @@ def cell(values: Iterable[float | None], ci: bool = False) -> dict[str, Any] | N
     out: dict[str, Any] = {"mean": mean, "std": std, "n": n}
     if ci:
         if n > 1:
-            from scipy import stats
-
-            half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+            half = t_quantile_975(n - 1) * std / math.sqrt(n)
             out["ci95"] = [mean - half, mean + half]
         else:
             out["ci95"] = None
@@ -426,9 +433,11 @@ def _footer(store: Store, rows: list[dict[str, Any]], metric: str, ci: bool) -> 
         judge_line = "EE/CS/FS: no judged iteration (selfsynth run --judge local|openai)"
     units = {(r["experiment"], r["task"], r["method"], r["seed"]) for r in rows}
     runs = [r for r in store.runs if (r["experiment"], r["task"], r["method"], r["seed"]) in units]
-    limits = sorted({str(r["limit"]) for r in runs if r["limit"] is not None})
-    full = any(r["limit"] is None for r in runs)
-    limit_line = ("limit: " + ", ".join(limits) + " images per split (a subset; not comparable to the paper)") if limits else "limit: none (full splits)"
+    pairs = {(r["limit"], r.get("test_limit", r["limit"])) for r in runs}
+    limits = sorted(f"{train} train / {test} test" if train != test else str(train)
+                    for train, test in pairs if (train, test) != (None, None))
+    full = (None, None) in pairs
+    limit_line = ("limit: " + ", ".join(limits).replace("None", "all") + " images (a subset; not comparable to the paper)") if limits else "limit: none (full splits)"
     if limits and full:
         limit_line += "; some runs on full splits"
     seeds = sorted({r["seed"] for r in rows})
