@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("selfsynth.commands.match", "show which class each accuracy rule reads from answers (and, with --label, the verdicts)"),
     "concepts": ("selfsynth.commands.concepts", "step 0 on its own: class concepts from an LLM endpoint (cached, costed) or a descriptor file"),
     "new-method": ("selfsynth.commands.new_method", "scaffold a method as an installable plugin package (runner, entry point, toy-world test)"),
+    "reproduce": ("selfsynth.commands.reproduce", "regenerate a paper table from an experiment file: run missing cells, write tables and plots (--dry-run: plan and cost)"),
     "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
     "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
     "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),

@@ -11,7 +11,6 @@ import abc
 import contextlib
 import dataclasses
 import logging
-import random
 import sys
 import time
 from dataclasses import dataclass
@@ -22,13 +21,15 @@ from selfsynth import config as cfg
 from selfsynth.cache import ResponseCache
 from selfsynth.errors import UserError
 from selfsynth.generate import GenerateConfig
-from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.io import read_jsonl, write_json, write_jsonl
 from selfsynth.metrics.fluency import DEFAULT_REFERENCE
 from selfsynth.metrics.grading import FLUENCY_MODEL_HELP, GradingSettings
-from selfsynth.store import SCHEMA_VERSION, RunStore
+from selfsynth import schema
+from selfsynth.store import RunStore
 from selfsynth.synth.config import SynthConfig
 from selfsynth.train import TrainConfig
-from selfsynth.tasks.base import Sample, Task
+from selfsynth.tasks.base import Sample, Task, split_seed, subset
+from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
 SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
 LOG_FILE = "run.log"  # per run unit: the Trainer's per-step log dictionaries and our step lines
@@ -36,31 +37,36 @@ LOG_FILE = "run.log"  # per run unit: the Trainer's per-step log dictionaries an
 
 @dataclass
 class RunConfig:
-    task: str = cfg.field("toy", help="task name (see `selfsynth ls tasks`)")
+    task: str = cfg.field(ToyTask.name, help="task name (see `selfsynth ls tasks`)")
     method: str = cfg.field("ours", help="method name (see `selfsynth ls methods`)")
     model: str | None = cfg.field(None, help="base model: local folder or hub id; default for task toy: the toy base model")
     root: str | None = cfg.field(None, help="dataset root folder; default for task toy: the generated toy dataset")
     task_options: list[str] = cfg.field(default_factory=list, help="task options as KEY=VALUE (e.g. pld: seed=1,train_size=500); see `selfsynth data`")
-    iterations: int = cfg.field(4, help="number of self-synthesis iterations K (0 = evaluate the base model only)")
+    iterations: int = cfg.field(4, help="number of self-synthesis iterations K (0 = evaluate the base model only)", ge=0)
     out: str = cfg.field("runs", help="run store folder")
     experiment: str = cfg.field("default", help="experiment name: a sub-folder of --out with its own manifest")
-    limit: int | None = cfg.field(None, help="cap on train and test images each (seeded class-balanced subset; recorded in results)")
+    limit: int | None = cfg.field(None, help="cap on train and test images each (seeded class-balanced subset; recorded in results)", ge=1)
+    test_limit: int | None = cfg.field(None, help="cap on test images alone (default: --limit); `selfsynth eval --limit` with this number and --seed evaluates the same subset", ge=1)
     seed: int = cfg.field(0, help="global seed: data sampling, generation and training derive from it")
     concepts: str | None = cfg.field(None, help="class concepts JSON {class: [concepts]}; default for task toy: its concepts.json")
     concepts_allow_missing: bool = cfg.field(False, help="allow classes without concepts in --concepts instead of failing")
     prompts: str | None = cfg.field(None, help="YAML overriding the task domain's prompts")
     toy_cache: str | None = cfg.field(None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
-    gen_batch_size: int = cfg.field(16, help="batch size for generation")
-    eval_batch_size: int = cfg.field(16, help="batch size for evaluation generation")
-    eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)")
+    gen_batch_size: int = cfg.field(16, help="batch size for generation", ge=1)
+    eval_batch_size: int = cfg.field(16, help="batch size for evaluation generation", ge=1)
+    eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)", ge=1)
     train: TrainConfig = cfg.field(default_factory=TrainConfig, help="training loop settings")
     synth: SynthConfig = cfg.field(default_factory=SynthConfig, help="self-synthesis settings")
     judge: str | None = cfg.field(None, help="grade every iteration's evaluation (EE, CS, FS) with this judge: local (offline proxy), openai, or a plugin; unset: accuracy only")
     fluency_model: str = cfg.field(DEFAULT_REFERENCE, help=FLUENCY_MODEL_HELP)
     judging: GradingSettings = cfg.field(default_factory=GradingSettings, help="grading settings (used with --judge)")
     generate: GenerateConfig = cfg.field(default_factory=GenerateConfig, help="generation engine (every stage: describe, rewrite, rejection sampling, evaluation)")
+    general: list[str] = cfg.field(default_factory=list, help="general-ability benchmarks through lmms-eval (e.g. mmstar,mme; see `selfsynth general`) on the base model (iteration 0) and the final merged model")
+    general_root: str | None = cfg.field(None, help="folder of local benchmark copies for --general (layout: docs/general_ability.md); default for task toy: the toy miniatures")
+    general_limit: int | None = cfg.field(None, help="first N documents of each --general benchmark", ge=1)
 
     def __post_init__(self) -> None:
+        cfg.check_fields(self)
         if self.synth.seed is None:  # --seed drives the synthesis draws unless synth.seed is set
             self.synth = dataclasses.replace(self.synth, seed=self.seed)
 
@@ -98,25 +104,6 @@ class LazyModel:
             self._loaded = None
 
 
-def subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
-    """A seeded class-balanced subset of at most ``limit`` samples, in the original order."""
-    if limit is None or limit >= len(samples):
-        return list(samples)
-    by_class: dict[str, list[int]] = {}
-    for index, sample in enumerate(samples):
-        by_class.setdefault(sample.label, []).append(index)
-    rng = random.Random(seed)
-    for indices in by_class.values():
-        rng.shuffle(indices)
-    chosen: list[int] = []
-    queues = [by_class[label] for label in sorted(by_class)]
-    while len(chosen) < limit:
-        for queue in queues:
-            if queue and len(chosen) < limit:
-                chosen.append(queue.pop())
-    return [samples[i] for i in sorted(chosen)]
-
-
 class Runner(abc.ABC):
     """Base of every method. Subclasses set ``name`` and implement ``build_data``.
 
@@ -141,9 +128,14 @@ class Runner(abc.ABC):
     # False when build_data never calls class_concepts(): a run then needs no --concepts and no
     # concept-LLM key (checked before any model loads, selfsynth.api.check_inputs)
     uses_concepts: ClassVar[bool] = True
+    # what build_data generates, for cost estimates (`selfsynth reproduce --dry-run`): step-1
+    # descriptions of every training image, and model answers (rewriting, rejection sampling)
+    describes_images: ClassVar[bool] = False
+    generates_data: ClassVar[bool] = True
 
     def __init__(self, config: RunConfig, task: Task, store: RunStore, cache: ResponseCache, base_model: str):
         self.config = config
+        self.test_limit = config.test_limit if config.test_limit is not None else config.limit
         self.task = task
         self.store = store
         self.cache = cache
@@ -153,8 +145,9 @@ class Runner(abc.ABC):
             from selfsynth.train import check_global_batch
 
             check_global_batch(config.train, distributed_state().num_processes)
-        self.train_samples = subset(task.load("train"), config.limit, config.seed)
-        self.test_samples = subset(task.load("test"), config.limit, config.seed + 1)
+        # the test subset is the one `selfsynth eval --limit --seed` picks, so records join
+        self.train_samples = subset(task.load("train"), config.limit, split_seed(config.seed, "train"))
+        self.test_samples = subset(task.load("test"), self.test_limit, split_seed(config.seed, "test"))
         if not self.train_samples and self.trains:
             raise UserError(f"{task.root}: task {task.name!r} has no training images")
         if not self.test_samples:
@@ -342,17 +335,22 @@ class Runner(abc.ABC):
         started = time.time()
         iterations = self.config.iterations if self.trains else 0
         results = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": schema.RUN_RESULTS,
             "task": self.task.name,
             "method": self.name,
             "base_model": self.base_model,
             "limit": self.config.limit,
+            "test_limit": self.test_limit,
             "seed": self.config.seed,
             "n_train": len(self.train_samples),
             "n_test": len(self.test_samples),
             "config": cfg.to_dict(self.config),
             "iterations": [],
         }
+        if self.config.general:  # every local copy is checked now, not after hours of training
+            from selfsynth.metrics.general import resolve_run_data
+
+            general_data = resolve_run_data(self.config.general, self.config.general_root, self.task.name, self.config.toy_cache)
         model_path = self.base_model
         for iteration in range(0, iterations + 1):
             record: dict[str, Any] = {"iteration": iteration}
@@ -382,7 +380,23 @@ class Runner(abc.ABC):
             # what this invocation computed vs. found finished (resume provenance)
             results["invocation"] = {"computed": list(self.store.computed), "reused": list(self.store.reused)}
             write_json(self.results_path(), results)  # after every iteration, not only at the end
+        if self.config.general:
+            results["general"] = self._general_steps(general_data, model_path, iterations)
+            write_json(self.results_path(), results)
         return results
+
+    def _general_steps(self, data: Path, final_model: str, final_iteration: int) -> dict[str, Any]:
+        """General ability (lmms-eval) of the base model and the final merged model, as a
+        ``general`` step beside each one's ``eval``."""
+        from selfsynth.metrics.general import run_general, run_summary
+
+        paths = {}
+        for iteration, model in {0: self.base_model, final_iteration: final_model}.items():
+            self.release_lm()  # lmms-eval loads the model in its own process
+            step = self._step(iteration, "general", lambda path, m=model: run_general(
+                m, self.config.general, data, path, self.config.general_limit, self.config.eval_batch_size, self.config.seed), "n_benchmarks")
+            paths[iteration] = step.path
+        return run_summary(paths[0], paths[final_iteration] if final_iteration else None, self.store.root)
 
     def _data_step(self, iteration: int, model_path: str, path: Path) -> dict[str, Any]:
         rows = self.build_data(iteration, model_path, path)
@@ -411,7 +425,7 @@ class Runner(abc.ABC):
             max_new_tokens=self.config.eval_max_new_tokens, batch_size=self.config.eval_batch_size,
             prompts=self.prompts(),
             # as `selfsynth eval` records them, so `selfsynth regress` can compare the two
-            extra={"split": "test", "limit": self.config.limit, "seed": self.config.seed, "root": str(self.task.root),
+            extra={"split": "test", "limit": self.test_limit, "seed": self.config.seed, "root": str(self.task.root),
                    "task_options": list(self.config.task_options), "prompts": self.config.prompts},
         )
         return metrics
@@ -435,7 +449,3 @@ def _train_summary(result: Any) -> dict[str, Any]:
         if value is not None:
             summary[key] = value
     return summary
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    return read_json(path)

@@ -19,6 +19,7 @@ class NlRunner(Runner):
 
     name = "nl"
     uses_concepts = False
+    generates_data = False  # label sentences: no model output
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
         from selfsynth.synth.stage import QuestionDraw, image_rng, question_pools

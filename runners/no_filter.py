@@ -12,6 +12,7 @@ class NoFilterRunner(Runner):
     """ours without InfoNCE ranking or label check (Table 12)"""
 
     name = "no_filter"
+    describes_images = True
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
         return self.synthesized_data(iteration, model_path, out_dir, self.selected_concepts(), mode="random")

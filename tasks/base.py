@@ -107,6 +107,19 @@ class Task(abc.ABC):
         return TaskDefaults()
 
     @classmethod
+    def has_defaults(cls) -> bool:
+        """Whether ``defaults`` supplies a root and model (checked without building anything)."""
+        return cls.defaults.__func__ is not Task.defaults.__func__
+
+    #: (train, test) images of the published split, for cost estimates when the data is elsewhere
+    published_split_sizes: ClassVar[tuple[int, int] | None] = None
+
+    @classmethod
+    def expected_split_sizes(cls, options: dict[str, Any]) -> tuple[int, int] | None:
+        """(train, test) images expected with ``options``, without reading the dataset."""
+        return cls.published_split_sizes
+
+    @classmethod
     def default_general_data(cls, cache_dir: str | None = None) -> str | None:
         """Folder of local general-ability benchmark copies a run's ``--general`` reads when the
         user names none (``None``: the user must); may build them (the toy miniatures)."""

@@ -34,6 +34,7 @@ class ChestXrayTask(DatasetTask):
     """Pediatric chest x-ray, normal vs pneumonia."""
 
     name = "chest_xray"
+    published_split_sizes = (5216, 624)  # published folders
     domain = "chest_xray"
     Options = ChestXrayOptions
 

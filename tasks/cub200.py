@@ -40,6 +40,7 @@ class Cub200Task(DatasetTask):
     """CUB-200-2011 birds, 200 species, official split."""
 
     name = "cub200"
+    published_split_sizes = (5994, 5794)  # official split
     domain = "bird"
 
     def __init__(self, root: str | Path, **options: Any):

@@ -32,6 +32,7 @@ class FgvcAircraftTask(DatasetTask):
     """FGVC-Aircraft 2013b, 100 variants."""
 
     name = "fgvc_aircraft"
+    published_split_sizes = (6667, 3333)  # trainval / test
     domain = "aircraft"
     accuracy_notes = (PAPER_ACCURACY_WARNING,)
 

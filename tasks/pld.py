@@ -59,6 +59,7 @@ class PldTask(DatasetTask):
     """PlantVillage leaf disease, seeded stratified split."""
 
     name = "pld"
+    published_split_sizes = (5279, 47523)  # the paper's split
     domain = "leaf"
     Options = PldOptions
 

@@ -60,6 +60,7 @@ class StanfordDogsTask(DatasetTask):
     """Stanford Dogs, 120 breeds, official split."""
 
     name = "stanford_dogs"
+    published_split_sizes = (12000, 8580)  # official split
     domain = "dog"
 
     def __init__(self, root: str | Path, **options: Any):

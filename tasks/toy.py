@@ -9,13 +9,17 @@ general data, ``ToyTask.defaults`` builds (once) the toy world and supplies them
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl, read_mapping
 from selfsynth.tasks.base import Sample, TaskDefaults
-from selfsynth.tasks.common import DatasetTask, require
+from selfsynth.tasks.common import DatasetOptions, DatasetTask, require
+from selfsynth.config import field
+
+BUILT_TEST_PER_CLASS = 8  # ToyDataConfig.test_per_class of the built world
 
 # The paper's defaults target LLaVA-1.5-7B on GPUs. The toy base model is ~1 M parameters trained
 # on a 2-core CPU, where lr 1e-5 for 2 epochs would change nothing; this preset holds the
@@ -47,12 +51,19 @@ RUN_PRESET: dict[str, Any] = {
 }
 
 
+@dataclass
+class ToyOptions(DatasetOptions):
+    test_per_class: int | None = field(
+        None, help="test images per class (the built world has 8; more are drawn once on first use, the first 8 unchanged)", ge=1)
+
+
 class ToyTask(DatasetTask):
     """Procedurally drawn toy birds with per-image ground-truth concepts (offline)."""
 
     name = "toy"
     domain = "toy"  # tasks/prompts/toy.yaml: the questions the toy base model was pre-trained on
     has_image_concepts = True
+    Options = ToyOptions
 
     @classmethod
     def run_preset(cls) -> dict[str, Any]:
@@ -76,6 +87,23 @@ class ToyTask(DatasetTask):
         from selfsynth.toy.benchmarks import ensure_toy_benchmarks
 
         return str(ensure_toy_benchmarks(ensure_toy_world(cache_dir)))
+
+    @classmethod
+    def expected_split_sizes(cls, options: dict[str, Any]) -> tuple[int, int] | None:
+        from selfsynth.toy.dataset import ToyDataConfig
+
+        data = ToyDataConfig()
+        per_class = cls.parse_options(options).test_per_class or data.test_per_class
+        return (data.num_classes * data.train_per_class, data.num_classes * per_class)
+
+    def _split_file(self, split: str) -> Path:
+        per_class = self.options.test_per_class
+        if split != "test" or per_class is None or per_class == BUILT_TEST_PER_CLASS:
+            return require(self.root / f"{split}.jsonl", f"the toy world's {split} rows (one JSON object per line)")
+        from selfsynth.toy.dataset import ToyDataConfig, extend_test_split
+
+        built = read_mapping(self.root.parent / "BUILD_DONE.json", "the toy world's build record").get("config", {}).get("data", {})
+        return extend_test_split(self.root, ToyDataConfig(**built), per_class)
 
     def image_concepts(self, sample: Sample) -> list[str]:
         return list(sample.metadata.get("visible_concepts", []))
@@ -105,7 +133,7 @@ class ToyTask(DatasetTask):
 
     def _load_split(self, split: str) -> list[Sample]:
         classes = set(self.class_names())
-        path = require(self.root / f"{split}.jsonl", f"the toy world's {split} rows (one JSON object per line)")
+        path = self._split_file(split)
         samples = []
         for number, row in enumerate(read_jsonl(path), 1):
             try:

@@ -4,7 +4,7 @@ Every import of every module of the package is read with ``ast`` — function-le
 included, since they run all the same. Layers, top to bottom:
 
     6  selfsynth.cli, selfsynth.commands, selfsynth.__main__   parse flags, call the API, print
-    5  selfsynth.api                                            the Python API
+    5  selfsynth.api, selfsynth.experiment                      the Python API (experiments: reproduce)
     4  selfsynth.runner, selfsynth.runners                      the iteration loop and the methods
     3  selfsynth.synth, selfsynth.metrics, selfsynth.reports,   synthesis, metrics, reports
        selfsynth.evaluate
@@ -27,7 +27,7 @@ FOLDERS = {"harness": "selfsynth", "tasks": "selfsynth.tasks", "metrics": "selfs
            "runners": "selfsynth.runners", "reports": "selfsynth.reports"}
 LAYERS = [  # (module prefix, layer); the first prefix that matches wins
     ("selfsynth.cli", 6), ("selfsynth.commands", 6), ("selfsynth.__main__", 6),
-    ("selfsynth.api", 5),
+    ("selfsynth.api", 5), ("selfsynth.experiment", 5),
     ("selfsynth.runners", 4), ("selfsynth.runner", 4),
     ("selfsynth.synth", 3), ("selfsynth.metrics", 3), ("selfsynth.reports", 3), ("selfsynth.evaluate", 3),
     ("selfsynth.tasks", 2), ("selfsynth.toy", 2),

@@ -363,3 +363,35 @@ def pretrain_attributes(rng: random.Random, cfg: ToyDataConfig) -> dict[str, str
 
 def _distractors(name: str, cfg: ToyDataConfig) -> list[str]:
     return random.Random(f"distractors:{cfg.seed}:{name}").sample(DISTRACTORS, 2)
+
+
+def extend_test_split(root: str | Path, cfg: ToyDataConfig, per_class: int) -> Path:
+    """``test_<per_class>.jsonl``: a larger test split of the built world, drawn on first use.
+
+    The test rows come from one seeded stream, class-interleaved, so the first
+    ``cfg.test_per_class`` rows per class are exactly the built ``test.jsonl`` (same ids, same
+    images) and the rest continue the stream. The base model never saw a test image, so a larger
+    test split needs no rebuild of the model."""
+    from filelock import FileLock
+
+    root = Path(root)
+    path = root / f"test_{per_class}.jsonl"
+    if path.is_file():
+        return path
+    with FileLock(str(root / f".test_{per_class}.lock")):
+        if path.is_file():  # another process wrote it while we waited
+            return path
+        names, class_attrs = make_classes(cfg)
+        rng = random.Random(f"test:{cfg.seed}")
+        rows = []
+        for _ in range(per_class):
+            for name in names:
+                attrs = sample_instance(rng, class_attrs[name], cfg)
+                rid = f"test_{len(rows) + 1:05d}"
+                rel = f"images/{rid}.png"
+                image = render(attrs, rng, cfg.image_size)  # drawn even when present: keeps the stream
+                if not (root / rel).is_file():
+                    _save_png(image, root / rel)
+                rows.append(image_row(rid, rel, name, attrs))
+        write_jsonl(path, rows)
+    return path

@@ -1,0 +1,43 @@
+"""`selfsynth reproduce EXPERIMENT.yaml`: run what is missing of an experiment (task × method ×
+seed cells), then write its tables (md, LaTeX, CSV, JSON) and plots; `--dry-run` lists the cells,
+what is done, every missing input, and what the rest will cost."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", metavar="EXPERIMENT.yaml", help="experiment file (see experiments/)")
+    parser.add_argument("--out", "--output_path", dest="out", default=None, metavar="DIR",
+                        help="run store folder (default: the experiment's `out`); experiments sharing it share cells")
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                        help="list cells, status, missing inputs and the cost estimate; run nothing (exit 2 when an input is missing)")
+    parser.add_argument("--launcher", default="local", choices=("local", "slurm", "submitit_local"),
+                        help="local: this machine; slurm: one submitit job per (task, seed) lane; submitit_local: submitit's local executor")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="local launcher: lanes run in parallel, one GPU each (CUDA_VISIBLE_DEVICES=0..N-1)")
+    parser.add_argument("--json", action="store_true", help="print the plan (--dry-run) or the outcome as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from selfsynth.errors import UserError
+    from selfsynth.experiment import dry_run, reproduce
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: expected a positive number")
+    if args.dry_run:
+        report, text = dry_run(args.experiment, args.out)
+        print(json.dumps(report, indent=2) if args.json else text)
+        if report["missing"]:
+            raise UserError(f"{args.experiment}: {len(report['missing'])} input(s) missing (listed above)")
+        return 0
+    outcome = reproduce(args.experiment, args.out, launcher=args.launcher, jobs=args.jobs)
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    else:
+        for table in outcome["tables"]:
+            print(table + "\n")
+        print(f"tables and plots: {outcome['folder']}")
+    return 1 if outcome["failed"] else 0
