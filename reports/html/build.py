@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl, read_mapping, write_text
-from selfsynth.reports.html.collect import Evaluation, RunFolder, load_run_folder, test_split_images
+from selfsynth.reports.html.collect import RunFolder, load_run_folder, test_split_images
 from selfsynth.reports.html.thumbs import thumbnail_name, write_thumbnails
 
 log = logging.getLogger(__name__)

@@ -680,6 +680,8 @@
   function render() {
     const ticket = ++renderCount;
     const view = params().get("view") || "overview";
+    // a filter changed from the keyboard re-renders the view: give the focus back to that control
+    const focused = document.activeElement && document.activeElement.id;
     const main = document.getElementById("main");
     const fresh = el("div", { class: "view", id: "view-" + view });
     document.body.dataset.state = "loading";
@@ -702,6 +704,8 @@
       document.body.dataset.view = view;
       document.body.dataset.state = "ready";
       document.body.dataset.renderMs = String(Math.round(performance.now()));
+      const again = focused && document.getElementById(focused);
+      if (again && again !== document.body) again.focus({ preventScroll: true });
     });
   }
 
