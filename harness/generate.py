@@ -63,7 +63,7 @@ VLLM_INSTALL_HINT = "pip install 'selfsynth-harness[vllm]' (a GPU machine; on CP
 @dataclass
 class GenerateConfig:
     engine: Literal["hf", "vllm"] = cfg.field("hf", help="generation engine of every stage (describe, rewrite, rejection sampling, evaluation): hf (transformers generate) or vllm")
-    dtype: str = cfg.field("auto", help="weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = cfg.field("auto", help="weights dtype; auto: hf takes bf16/fp16 on GPU and fp32 on CPU, vllm its own rule")
     vllm_tensor_parallel_size: int = cfg.field(1, help="vllm: GPUs one model is split over", ge=1)
     vllm_gpu_memory_utilization: float = cfg.field(0.85, help="vllm: share of GPU memory for weights + KV cache", gt=0, le=1)
     vllm_max_num_seqs: int = cfg.field(256, help="vllm: most sequences decoded at once", ge=1)
@@ -85,24 +85,26 @@ class VllmModel:
     path: str
     rows_per_call: int
     engine: str = "vllm"
+    scratch: str | None = None  # a hub-layout copy of the weights made for vLLM, removed on close
 
     def close(self) -> None:
         """Stop the engine and free its memory (before training in the same process)."""
+        import gc
+        import shutil
+
+        import torch
+
         engine = getattr(self.llm, "llm_engine", None)
         core = getattr(engine, "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
             core.shutdown()
         self.llm = None
-        import gc
-
         gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 def import_vllm() -> Any:
@@ -116,7 +118,7 @@ def import_vllm() -> Any:
 def load_vllm(path_or_id: str | os.PathLike, config: GenerateConfig) -> VllmModel:
     """An offline ``vllm.LLM`` on the model folder. A checkpoint in the transformers-5 key layout
     (as ``save_pretrained`` writes it) is first copied in the hub layout vLLM reads (tensors
-    renamed, nothing recomputed) into a temporary folder that lives as long as the process."""
+    renamed, nothing recomputed) into a temporary folder, removed by ``close``."""
     import tempfile
 
     from transformers import AutoProcessor
@@ -127,9 +129,10 @@ def load_vllm(path_or_id: str | os.PathLike, config: GenerateConfig) -> VllmMode
     path = resolve_path(path_or_id)
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: expected a model folder with config.json")
-    served = path
+    served, scratch = path, None
     if not is_hub_layout(path):
-        served = Path(tempfile.mkdtemp(prefix="selfsynth_vllm_")) / path.name
+        scratch = tempfile.mkdtemp(prefix="selfsynth_vllm_")
+        served = Path(scratch) / path.name
         write_hub_layout(path, served)
     kwargs: dict[str, Any] = {
         "model": str(served),
@@ -143,10 +146,17 @@ def load_vllm(path_or_id: str | os.PathLike, config: GenerateConfig) -> VllmMode
         kwargs["dtype"] = config.dtype
     if config.vllm_max_model_len is not None:
         kwargs["max_model_len"] = config.vllm_max_model_len
-    llm = vllm.LLM(**kwargs)
+    try:
+        llm = vllm.LLM(**kwargs)
+    except BaseException:
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
     return VllmModel(
         llm=llm, processor=AutoProcessor.from_pretrained(path), fingerprint=model_fingerprint(path),
-        path=str(path), rows_per_call=config.vllm_rows_per_call,
+        path=str(path), rows_per_call=config.vllm_rows_per_call, scratch=scratch,
     )
 
 
