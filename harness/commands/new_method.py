@@ -25,6 +25,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from selfsynth.io import write_text
     from selfsynth.registry import METHODS
 
     name = args.name
@@ -49,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     for source in _template_files(template):
         rel = source.relative_to(template)
         target = out / Path(*[module if part == "package" else part for part in rel.parts]).with_suffix("")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(Template(source.read_text(encoding="utf-8")).substitute(values), encoding="utf-8")
+        write_text(target, Template(source.read_text(encoding="utf-8")).substitute(values))
         written.append(target)
     for path in sorted(written):
         print(path)
