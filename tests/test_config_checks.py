@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(("flags", "names"), [
     (["--synth.tau", "0"], ["synth", "tau", "> 0"]),
     (["--train.bf16", "maybe"], ["bf16", "'maybe'", "auto, true, false"]),
-    (["--task_options", "sede=1"], ["task 'toy' option", "'sede'", "valid: prompts, verify"]),
+    (["--task_options", "sede=1"], ["task 'toy' option", "'sede'", "(valid: ", "prompts", "verify"]),
     (["--limit", "0"], ["limit", ">= 1"]),
     (["--synth.reject_top_p", "1.5"], ["reject_top_p", "<= 1"]),
     (["--train.learning_rate=-1e-5"], ["learning_rate", "> 0"]),

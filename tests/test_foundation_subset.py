@@ -9,6 +9,8 @@ import pytest
 from selfsynth.cli import main
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl
+from selfsynth.metrics.judges.base import Judge, Verdict
+from selfsynth.registry import JUDGES, Entry
 from selfsynth.tasks.base import Sample, split_seed, subset
 
 LABELS = ["Crimson Finch", "Azure Warbler", "Ochre Tit"]
@@ -42,7 +44,28 @@ def test_records_subset_like_their_samples():
     assert split_seed(4, "train") == 4 and split_seed(4, "test") == 5
 
 
-def test_judge_limit_takes_the_eval_subset(tmp_path, capsys):
+class LengthJudge(Judge):
+    """test judge: EE = 1 for answers of 3 words or more (no model to load)"""
+
+    name = "length"
+    model_id = "word-counter"
+    rubric_version = "length-v1"
+    prompt_hash = "0" * 64
+
+    def settings(self):
+        return {}
+
+    def _run(self, items, context, progress, store):
+        for position, item in enumerate(items):
+            store(position, {"words": len(item.answer.split())})
+
+    def _verdict(self, raw, item):
+        return Verdict(int(raw["words"] >= 3), 1.0)
+
+
+def test_judge_limit_takes_the_eval_subset(tmp_path, capsys, monkeypatch):
+    JUDGES.names()  # built-ins and entry points first, so the test entry is the only addition
+    monkeypatch.setitem(JUDGES._entries, "length", Entry("length", LengthJudge, "test judge", "tests.test_foundation_subset"))
     samples = _samples()
     folder = tmp_path / "eval"
     folder.mkdir()
@@ -52,10 +75,10 @@ def test_judge_limit_takes_the_eval_subset(tmp_path, capsys):
     (folder / "metrics.json").write_text(json.dumps({"task": "toy", "split": "test", "seed": 2}))
     concepts = tmp_path / "concepts.json"
     concepts.write_text(json.dumps({label: ["red crown"] for label in LABELS}))
-    assert main(["judge", str(folder), "--concepts", str(concepts), "--fluency", "false", "--limit", "4"]) == 0
+    assert main(["judge", str(folder), "--concepts", str(concepts), "--judge", "length", "--fluency", "false", "--limit", "4"]) == 0
     capsys.readouterr()
     judged = [r["id"] for r in read_jsonl(folder / "judge_records.jsonl")]
     assert judged == [s.id for s in subset(samples, 4, split_seed(2, "test"))]
-    assert main(["judge", str(folder), "--concepts", str(concepts), "--fluency", "false", "--limit", "0"]) == 2
+    assert main(["judge", str(folder), "--concepts", str(concepts), "--judge", "length", "--fluency", "false", "--limit", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "limit 0" in err
