@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from selfsynth.config import field
+from selfsynth.config import check_fields, field
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl, write_json, write_jsonl
 
@@ -45,20 +45,20 @@ LM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
 
 @dataclass
 class TrainConfig:
-    lora_r: int = field(128, help="LoRA rank")
-    lora_alpha: int = field(256, help="LoRA scaling numerator (alpha / r scales the update)")
-    lora_dropout: float = field(0.05, help="dropout on the LoRA input")
+    lora_r: int = field(128, help="LoRA rank", ge=1)
+    lora_alpha: int = field(256, help="LoRA scaling numerator (alpha / r scales the update)", gt=0)
+    lora_dropout: float = field(0.05, help="dropout on the LoRA input", ge=0, lt=1)
     lora_targets: list[str] = field(default_factory=lambda: list(LM_LINEAR_LAYERS), help="names of the language model's linear layers that get LoRA (the vision tower never does)")
     train_lm_head: bool = field(False, help="also train the output layer fully (needed for words the tokenizer never saw)")
     full_finetune: bool = field(False, help="train every weight instead of LoRA (toy pre-training)")
-    learning_rate: float = field(1e-5, help="peak learning rate")
-    epochs: float = field(2.0, help="passes over the (mixed) training rows")
-    warmup_ratio: float = field(0.05, help="share of steps with linear warmup")
+    learning_rate: float = field(1e-5, help="peak learning rate", gt=0)
+    epochs: float = field(2.0, help="passes over the (mixed) training rows", gt=0)
+    warmup_ratio: float = field(0.05, help="share of steps with linear warmup", ge=0, le=1)
     lr_scheduler: str = field("linear", help="transformers scheduler name: linear, cosine, constant_with_warmup, ...")
-    per_device_batch_size: int = field(4, help="rows per device per micro-batch")
-    grad_accum: int = field(1, help="micro-batches per optimizer step")
+    per_device_batch_size: int = field(4, help="rows per device per micro-batch", ge=1)
+    grad_accum: int = field(1, help="micro-batches per optimizer step", ge=1)
     global_batch_size: int | None = field(
-        None, help="rows per optimizer step over all devices (per_device_batch_size × grad_accum × devices); when set, training refuses to start if the product differs (paper: 32)",
+        None, help="rows per optimizer step over all devices (per_device_batch_size × grad_accum × devices); when set, training refuses to start if the product differs (paper: 32)", ge=1,
     )
     gradient_checkpointing: bool = field(False, help="recompute activations to save memory")
     general_data: str | None = field(None, help="JSONL of general {image, question, answer} rows mixed 1:1 with the task rows")
@@ -66,13 +66,18 @@ class TrainConfig:
         "none", help="image augmentation: none, light (random resized crop, mild colour jitter) or paper (per image 1-4 random ops of the published set: flips, rotation ±30°, colour jitter 0.4, affine, blur, perspective)"
     )
     pack_questions: bool = field(False, help="one multi-turn sequence per image holding all its QA rows, so the image is encoded once (off in the paper configs; per_device_batch_size then counts images)")
-    bf16: str = field("auto", help="bf16 autocast: auto (GPU with bf16, and CPU where it is faster), true, false")
+    bf16: Literal["auto", "true", "false"] = field("auto", help="bf16 autocast: auto (GPU with bf16, and CPU where it is faster), true, false")
     seed: int = field(0, help="seed for initialisation of LoRA weights, shuffling and augmentation")
-    max_steps: int | None = field(None, help="stop after this many optimizer steps (overrides epochs)")
-    weight_decay: float = field(0.0, help="AdamW weight decay")
-    max_grad_norm: float = field(1.0, help="gradient clipping norm")
+    max_steps: int | None = field(None, help="stop after this many optimizer steps (overrides epochs)", ge=1)
+    weight_decay: float = field(0.0, help="AdamW weight decay", ge=0)
+    max_grad_norm: float = field(1.0, help="gradient clipping norm", gt=0)
     deepspeed: str | None = field(None, help="DeepSpeed JSON config path, handed to TrainingArguments")
     fsdp: str | None = field(None, help="FSDP options string, handed to TrainingArguments")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.full_finetune and not self.lora_targets:
+            raise ValueError("lora_targets is empty: name at least one linear layer for LoRA (or set full_finetune)")
 
 
 @dataclass
@@ -281,13 +286,8 @@ class AnswerOnlyCollator:
 def _use_bf16(setting: str) -> bool:
     import torch
 
-    value = setting.lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    if value != "auto":
-        raise UserError(f"bf16 {setting!r}: expected auto, true or false")
+    if setting != "auto":  # TrainConfig checked it is one of auto, true, false
+        return setting == "true"
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return True
@@ -466,9 +466,3 @@ class _Rows:
 
     def __getitem__(self, index: int) -> dict:
         return self.rows[index]
-
-
-def read_loss_log(out_dir: str | os.PathLike) -> list[dict]:
-    return read_jsonl(Path(out_dir) / "loss_log.jsonl")
-
-
