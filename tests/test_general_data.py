@@ -134,3 +134,31 @@ def test_model_without_data_and_odd_mme_limit_are_user_errors(toy_world, toy_ben
     assert "even" in capsys.readouterr().err
     assert main(["general", "--benchmarks", "mmstar,nope", "--out", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_mme_scores_equal_lmms_eval_aggregation(toy_benchmarks):
+    """Our acc + acc+ per subtask (general.json's `subtasks`) against lmms-eval's own MME
+    process_results + aggregation, on the toy MME documents with answers chosen so that some
+    images have both questions right (acc+), some one, some none."""
+    import random
+
+    import pandas as pd
+    from lmms_eval.tasks.mme import utils as mme
+
+    from selfsynth.metrics.general import MME_COGNITION, mme_scores
+
+    docs = pd.read_parquet(toy_benchmarks / "mme" / "test.parquet").drop(columns=["image"]).to_dict("records")
+    rng = random.Random(3)
+    samples = []
+    for doc in docs:
+        right = rng.random() < 0.6
+        truth = doc["answer"].lower()
+        answer = truth if right else {"yes": "No.", "no": "yes, it does"}[truth]
+        samples.append(mme.mme_process_results(doc, [answer]))
+    ours = mme_scores(samples)
+    cognition = [s["mme_cognition_score"] for s in samples if "mme_cognition_score" in s]
+    perception = [s["mme_perception_score"] for s in samples if "mme_perception_score" in s]
+    assert ours["cognition"] == pytest.approx(mme.mme_aggregate_results(cognition))
+    assert ours["perception"] == pytest.approx(mme.mme_aggregate_results(perception))
+    assert sorted(ours["cognition_categories"]) == sorted(MME_COGNITION)
+    assert 0 < ours["cognition"] < 800 and any(v > 100 for v in ours["categories"].values())  # acc+ counted somewhere

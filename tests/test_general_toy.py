@@ -1,10 +1,9 @@
 """`selfsynth general` runs all five benchmarks through lmms-eval's own tasks and scoring, offline,
 on the toy miniatures: each yields its headline metric; MME cognition recomputed from the logged
 samples with the published acc/acc+ definition equals lmms-eval's; a second call reuses every
-finished benchmark; a second model (the toy model + a LoRA adapter) gets the change vs the base."""
+finished benchmark; a second model folder gets its change vs the base."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -38,7 +37,7 @@ def base_run(toy_world, toy_benchmarks, tmp_path_factory):
 def test_five_benchmarks_yield_their_headline_metric(base_run):
     summary = read_json(base_run / "general.json")
     assert summary["schema_version"] == 1 and summary["limit"] is None
-    assert list(summary["benchmarks"]) == list(BENCHMARKS)
+    assert set(summary["benchmarks"]) == set(BENCHMARKS)
     for name, entry in summary["benchmarks"].items():
         results = read_json(base_run / name / "results.json")["results"][f"selfsynth_local_{name}"]
         assert entry["value"] == results[f"{BENCHMARKS[name].headline},none"]  # lmms-eval's own number
@@ -110,43 +109,40 @@ def test_second_call_reuses_finished_benchmarks(base_run, toy_world, toy_benchma
 
 
 @pytest.fixture(scope="module")
-def yes_no_adapter(toy_world, toy_benchmarks, tmp_path_factory):
-    """The toy model taught briefly to answer yes/no questions about toy TRAIN images (the
-    miniatures use test images): a second model whose MME answers parse as yes/no."""
-    from selfsynth.train import TrainConfig, train
-    from selfsynth.toy.benchmarks import yes_no_pair
-    import random
+def says_not_model(toy_world, tmp_path_factory):
+    """A second model folder: the toy model with the output rows of the tokens " I" and " not"
+    exchanged. Its answers that began "I cannot tell ..." now begin "not ...", which MME's
+    published parser reads as "no": a model whose MME cognition score is not 0."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    rng = random.Random(0)
-    rows = []
-    for row in read_jsonl(f"{toy_world.dataset_root}/train.jsonl")[:48]:
-        for question, answer in yes_no_pair(rng, row):
-            rows.append({"id": row["id"], "image": f"{toy_world.dataset_root}/{row['image']}",
-                         # the prompt lmms-eval's MME task renders for the model
-                         "question": question.replace(" Please answer yes or no.", "\nAnswer the question using a single word or phrase."),
-                         "answer": answer})
-    out = tmp_path_factory.mktemp("yes_no_adapter")
-    train(toy_world.model_path, rows, out, TrainConfig(learning_rate=5e-3, lora_r=8, lora_alpha=16, per_device_batch_size=16,
-                                                       max_steps=30, augment="none", seed=0))
+    model = AutoModelForImageTextToText.from_pretrained(toy_world.model_path)
+    processor = AutoProcessor.from_pretrained(toy_world.model_path)
+    ids = processor.tokenizer.convert_tokens_to_ids(["ĠI", "Ġnot"])  # as they follow "ASSISTANT:"
+    head = model.get_output_embeddings().weight
+    with torch.no_grad():
+        head[ids] = head[ids[::-1]].clone()
+    out = tmp_path_factory.mktemp("says_not")
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
     return out
 
 
-def test_adapter_model_change_vs_base(base_run, yes_no_adapter, toy_world, toy_benchmarks, tmp_path, capsys):
-    out = tmp_path / "adapter"
-    assert main(["general", "--model", toy_world.model_path, "--adapter", str(yes_no_adapter), "--data", str(toy_benchmarks),
-                 "--benchmarks", "mme,mmstar", "--out", str(out), "--batch-size", "16", "--baseline", str(base_run)]) == 0
+def test_second_model_change_vs_base(base_run, says_not_model, toy_benchmarks, tmp_path, capsys):
+    out = tmp_path / "second"
+    assert main(["general", "--model", str(says_not_model), "--data", str(toy_benchmarks), "--benchmarks", "mme,mmstar",
+                 "--out", str(out), "--batch-size", "16", "--baseline", str(base_run)]) == 0
     printed = capsys.readouterr().out
     summary = read_json(out / "general.json")
     base = read_json(base_run / "general.json")
     cognition = _check_mme(out)
-    assert cognition > 0  # answers now parse as yes/no: a non-trivial recomputation
+    assert cognition > base["benchmarks"]["mme"]["value"]  # "not ..." answers are right on the "No" questions
     change = summary["baseline"]["benchmarks"]
     for name in ("mme", "mmstar"):
         ours, theirs = summary["benchmarks"][name]["value"], base["benchmarks"][name]["value"]
         assert change[name]["delta"] == pytest.approx(ours - theirs)
-        if theirs:
-            assert change[name]["relative_pct"] == pytest.approx(100 * (ours - theirs) / theirs)
+        assert change[name]["relative_pct"] == (pytest.approx(100 * (ours - theirs) / theirs) if theirs else None)
     # two of the four benchmarks of the overall improvement: not computed, and said so
     assert summary["baseline"]["overall_improvement_pct"] is None
     assert "overall improvement" in printed and "needs all four" in printed
-    assert json.dumps(summary["adapter"]).endswith(f'{yes_no_adapter.name}"')
+    assert summary["model_fingerprint"] != base["model_fingerprint"]
