@@ -162,3 +162,14 @@ def test_mme_scores_equal_lmms_eval_aggregation(toy_benchmarks):
     assert ours["perception"] == pytest.approx(mme.mme_aggregate_results(perception))
     assert sorted(ours["cognition_categories"]) == sorted(MME_COGNITION)
     assert 0 < ours["cognition"] < 800 and any(v > 100 for v in ours["categories"].values())  # acc+ counted somewhere
+
+
+def test_every_selfsynth_command_in_the_guide_parses():
+    from selfsynth.cli import build_parser
+    from tests.fixtures_toy import REPO
+    from tests.test_journey import _guide_commands
+
+    commands = _guide_commands((REPO / "docs" / "general_ability.md").read_text(encoding="utf-8"))
+    assert len(commands) >= 3, commands
+    for words in commands:
+        build_parser(words[0]).parse_args(words)  # an unknown command or flag exits 2 here

@@ -19,9 +19,10 @@ def test_run_general_base_and_final(toy_world, tmp_path, capsys):
     out = tmp_path / "runs"
     started = time.time()
     assert main([*RUN, "--out", str(out)]) == 0
+    progress = capsys.readouterr().err
     print(f"selfsynth run --general: {time.time() - started:.1f} s")
-    capsys.readouterr()
-    unit = out / "default" / "toy" / "nl"
+    assert "iter 0 · general" in progress and "iter 1 · general" in progress
+    (unit,) = {p.parent for p in out.rglob("manifest.json")}  # the run unit (its layout belongs to the store)
     results = read_json(unit / "results.json")
     general = results["general"]
     for iteration, key in ((0, "base"), (1, "final")):
