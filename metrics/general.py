@@ -294,7 +294,15 @@ def _resolve_inputs(config: GeneralConfig) -> tuple[str, str | None, Path, str]:
         raise UserError("--data is required with --model: the folder of local benchmark copies (see docs/general_ability.md)")
     else:
         model, data = config.model, Path(config.data)
-    return model, config.adapter, data, "toy miniatures" if is_toy_benchmarks(data) else "local copies"
+    adapter = _absolute(config.adapter) if config.adapter else None
+    # absolute: lmms-eval runs in the output folder
+    return _absolute(model), adapter, data.expanduser().resolve(), "toy miniatures" if is_toy_benchmarks(data) else "local copies"
+
+
+def _absolute(path_or_id: str) -> str:
+    """A local folder as an absolute path; a hub id as it is."""
+    local = Path(path_or_id).expanduser()
+    return str(local.resolve()) if local.exists() else path_or_id
 
 
 def _model_args(config: GeneralConfig, model: str, adapter: str | None) -> str:

@@ -173,3 +173,14 @@ def test_every_selfsynth_command_in_the_guide_parses():
     assert len(commands) >= 3, commands
     for words in commands:
         build_parser(words[0]).parse_args(words)  # an unknown command or flag exits 2 here
+
+
+def test_model_args_for_lmms_eval(tmp_path):
+    from selfsynth.errors import UserError
+    from selfsynth.metrics.general import GeneralConfig, _model_args
+
+    ours = GeneralConfig(model="m", lmms_model="selfsynth_llava", model_args="dtype=bf16")
+    assert _model_args(ours, "/m", "/a") == "pretrained=/m,peft=/a,dtype=bf16"
+    assert _model_args(ours, "/m", None) == "pretrained=/m,dtype=bf16"
+    with pytest.raises(UserError, match="llava_hf loads no LoRA adapter"):
+        _model_args(GeneralConfig(model="m", lmms_model="llava_hf"), "/m", "/a")
