@@ -18,17 +18,19 @@ the same dev split and circular evaluation as ``mmbench_en_dev``, with the optio
 regex/substring matching instead of asking a GPT judge (the metric keeps lmms-eval's name
 ``gpt_eval_score``; no judge is called).
 
-How lmms-eval runs: its Python API (``simple_evaluate``), in ONE child process per call that
-loads the model once and evaluates the pending benchmarks one after another. A child process
-because lmms-eval changes process-wide state on import and while it runs (it replaces loguru's
-handlers, registers YAML constructors, a task's utils mutate module globals, aggregators print
-and write files into the working directory); in a child all of that, and all its output, goes
-to ``<out>/lmms_eval.log`` and the child's working directory, never into the caller (a notebook,
-``selfsynth run``). The Python API rather than lmms-eval's CLI because the CLI takes one model
-load per invocation: the model and lmms-eval are loaded once for all benchmarks, yet each
-benchmark's results are written as soon as it finishes, so an interrupted call resumes at the
-first unfinished benchmark. Offline: the child runs with ``HF_HUB_OFFLINE=1`` and
-``HF_DATASETS_OFFLINE=1``; data are local copies (``--data``, layout in docs/general_ability.md).
+How lmms-eval runs: its Python API (``simple_evaluate``), one call per benchmark, all in ONE
+child process per ``evaluate_general`` call. A child process because lmms-eval changes
+process-wide state on import and while it runs (it replaces loguru's handlers, registers YAML
+constructors, a task's utils mutate module globals, aggregators print and write files into the
+working directory); in a child all of that, and all its output, goes to ``<out>/lmms_eval.log``
+and the child's working directory, never into the caller (a notebook, ``selfsynth run``). The
+Python API rather than lmms-eval's CLI because lmms-eval is imported once for all benchmarks and
+each benchmark's results are written as soon as it finishes, so an interrupted call resumes at
+the first unfinished benchmark (one CLI call per benchmark would import lmms-eval each time; one
+CLI call for all writes nothing until the last one ends). lmms-eval builds the model for each
+benchmark itself, as its CLI does: its ``evaluate`` frees the model's modules when it ends.
+Offline: the child runs with ``HF_HUB_OFFLINE=1`` and ``HF_DATASETS_OFFLINE=1``; data are local
+copies (``--data``, layout in docs/general_ability.md).
 
 Output folder::
 
@@ -466,9 +468,8 @@ def run_summary(base_dir: Path, final_dir: Path | None, root: Path) -> dict[str,
 
 # -- the child process ----------------------------------------------------------------------------------
 def _child(job_file: str) -> int:
-    """Runs inside the child: one model load, then lmms-eval's simple_evaluate per benchmark."""
+    """Runs inside the child: lmms-eval's simple_evaluate per benchmark, files written as each ends."""
     from lmms_eval.evaluator import simple_evaluate
-    from lmms_eval.models import get_model
     from lmms_eval.tasks import TaskManager
     from lmms_eval.utils import handle_non_serializable
 
@@ -479,14 +480,13 @@ def _child(job_file: str) -> int:
     job = read_json(job_file)
     defaults = _lmms_cli_defaults()
     manager = TaskManager("INFO", include_path=job["include_path"], include_defaults=False)
-    lm = get_model(job["model"]).create_from_arg_string(job["model_args"], {"batch_size": job["batch_size"]})
     for item in job["benchmarks"]:
         folder = Path(item["dir"])
         folder.mkdir(parents=True, exist_ok=True)
         started = time.time()
         print(f"===== {item['name']} ({item['task']})", flush=True)
         results = simple_evaluate(
-            model=lm, tasks=[item["task"]], task_manager=manager, limit=job["limit"], batch_size=job["batch_size"],
+            model=job["model"], model_args=job["model_args"], tasks=[item["task"]], task_manager=manager, limit=job["limit"], batch_size=job["batch_size"],
             log_samples=True, random_seed=job["seed"], numpy_random_seed=job["seed"], torch_random_seed=job["seed"],
             fewshot_random_seed=job["seed"], cli_args=argparse.Namespace(**{**vars(defaults), "output_path": str(folder)}),
         )
