@@ -40,8 +40,8 @@ SPLITS: dict[str, str] = {
     "mmbench_en_dev": "dev",
 }
 
-# MME's category names as lmms-eval's mme/utils.py sorts them (cognition first in the file, so a
-# small --limit still reaches the cognition score)
+# MME's category names (lmms-eval's mme/utils.py); cognition rows come first in the file, so a
+# small --limit still reaches the cognition score
 MME_COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 MME_PERCEPTION = ("color", "existence")
 MME_IMAGES_PER_CATEGORY = 2
@@ -86,10 +86,10 @@ def _finished(folder: Path) -> bool:
 
 
 # -- questions the toy ground truth answers ---------------------------------------------------------
+# colour questions for the parts with five colours (four options: the true one and three others)
 QUESTIONS: dict[str, str] = {
     "crown": "What colour is the bird's crown?",
     "wing_color": "What colour are the bird's wings?",
-    "body": "What colour is the bird's body?",
 }
 FEATURE_QUESTION = "Which of these features does the bird in the image show?"
 
@@ -104,7 +104,7 @@ def multiple_choice(rng: random.Random, row: dict[str, Any]) -> tuple[str, list[
     A colour question when a colour part with five values is visible (three wrong colours drawn
     from the rest), else "which feature": one visible concept against three false ones."""
     seen = _visible(row)
-    colour_parts = [p for p in ("crown", "wing_color") if p in seen]
+    colour_parts = [p for p in QUESTIONS if p in seen]
     if colour_parts and rng.random() < 0.5:
         part = rng.choice(colour_parts)
         wrong = rng.sample([v for v in VALUES[part] if v != seen[part]], 3)
