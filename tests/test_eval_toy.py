@@ -43,7 +43,8 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     from selfsynth.models import load_model
 
     cache = ResponseCache(out / "cache.sqlite")
-    again = evaluate(task, samples, load_model(toy_world.model_path), tmp_path / "again", cache=cache, batch_size=3)
+    again = evaluate(task, samples, load_model(toy_world.model_path), tmp_path / "again", cache=cache, batch_size=3,
+                     extra={"split": "test", "limit": None, "seed": 0})  # the setup `selfsynth eval` records
     assert cache.hits == 16 and cache.misses == 0
     assert read_jsonl(tmp_path / "again" / "records.jsonl") == records
     assert again["accuracy"] == metrics["accuracy"]
