@@ -31,6 +31,17 @@ def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any]
     task_cls = task_class(first.task)
     config = cfg.resolve(RunConfig, config_file, overrides, base=task_cls.run_preset())
     task_cls.parse_options(parse_option_pairs(config.task_options))
+    from selfsynth.registry import JUDGES, METHODS
+
+    METHODS.get(config.method)
+    if config.judge:
+        JUDGES.get(config.judge)
+    if config.general:
+        from selfsynth.metrics.general import BENCHMARKS
+
+        unknown = [b for b in config.general if b not in BENCHMARKS]
+        if unknown:
+            raise UserError(f"--general: unknown benchmark(s) {', '.join(unknown)}; expected some of {', '.join(BENCHMARKS)}")
     return config
 
 

@@ -4,6 +4,7 @@ command runs, so ``selfsynth ls`` stays fast."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"selfsynth {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # a full disk is the user's to fix, not a bug: one line naming what could not be written
+        print(f"selfsynth {args.command}: error: {exc.filename or 'a write'}: no space left on device; free space and re-run", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"selfsynth {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

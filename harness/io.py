@@ -5,6 +5,7 @@ A reader never sees a truncated file: either the old content or the complete new
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -25,9 +26,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            from selfsynth.errors import UserError
+
+            raise UserError(f"{path}: no space left on device while writing it (the previous version, if any, is intact); free space and re-run") from None
         raise
 
 
@@ -71,7 +76,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
     from selfsynth.errors import UserError
 
     with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
+        for lineno, line in enumerate(_decoded_lines(handle, path), 1):
             line = line.strip()
             if not line:
                 continue
@@ -79,6 +84,15 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
                 yield lineno, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
+
+
+def _decoded_lines(handle, path) -> Iterator[str]:
+    from selfsynth.errors import UserError
+
+    try:
+        yield from handle
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; expected one JSON object per line") from None
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -25,14 +25,17 @@ def class_display_name(folder_name: str) -> str:
 
 def _read_table(path: Path, columns: int) -> list[list[str]]:
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=columns - 1)
-            if len(parts) < columns:
-                raise UserError(f"{path}:{lineno}: expected {columns} space-separated fields, got {line.strip()!r}")
-            rows.append(parts)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected {columns} space-separated fields per line") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=columns - 1)
+        if len(parts) < columns:
+            raise UserError(f"{path}:{lineno}: expected {columns} space-separated fields, got {line.strip()!r}")
+        rows.append(parts)
     return rows
 
 

@@ -9,6 +9,7 @@ by ``lesion_id`` (no lesion in both splits), stratified by diagnosis, ≈50/50, 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,11 @@ class Ham10000Task(DatasetTask):
 
     def _rows(self) -> list[dict[str, str]]:
         path = self.metadata_path
-        with open(path, encoding="utf-8", newline="") as handle:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected the HAM10000 metadata CSV") from None
+        with io.StringIO(text, newline="") as handle:
             sample = handle.read(4096)
             handle.seek(0)
             delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
