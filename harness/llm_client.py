@@ -7,12 +7,19 @@ llama.cpp, Ollama), shared by the concept LLM (step 0) and the openai judge.
 - 429, 408/409, 5xx, timeouts and connection errors are retried up to ``max_retries`` times with
   exponential backoff (``backoff_initial_s`` doubling, capped at ``backoff_max_s``, at least the
   server's Retry-After, with jitter); the openai client's own retries are off so that the count
-  is ours. Any other HTTP error is a one-line ``UserError`` at once.
+  is ours, and so is a reply whose body is not JSON (a proxy's error page, a cut-off body). Any
+  other HTTP error is a one-line ``UserError`` at once.
+- A caller probes the endpoint with one request (``probe_hint``) before fanning out: when that
+  request fails the same way ``PROBE_REPEATS`` times in a row (the same status and body, or the
+  same timeout; a busy server's 429/502/503/504 excepted), the endpoint is refused as misconfigured with the hint, instead of backing off
+  for many minutes on an error that will not go away (llama.cpp's server answers every
+  ``json_schema`` request with HTTP 500).
 - Usage is counted across threads: requests (retries included), retries, prompt and completion
   tokens.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -26,6 +33,9 @@ from selfsynth.errors import UserError
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+PROBE_REPEATS = 3
+# a server saying it is busy: worth waiting for even when it says so on the probe
+BUSY_STATUS = frozenset({408, 409, 429, 502, 503, 504})
 NO_KEY = "no-key"  # the client insists on a string; keyless local servers ignore it
 
 
@@ -102,24 +112,36 @@ class LLMClient:
         return delay * random.uniform(1.0, 1.25)
 
     def chat(self, messages: list[dict[str, str]], about: str = "", bad_request_hint: str = "",
-             gave_up_hint: str = "", **request: Any) -> ChatReply:
+             gave_up_hint: str = "", probe_hint: str = "", **request: Any) -> ChatReply:
         """One chat completion of ``self.model`` (``request``: temperature, max_tokens, ...).
         ``about`` names the item in error messages; the hints are appended to a 400 and to giving
-        up after the last retry."""
+        up after the last retry. With ``probe_hint`` this is the probe request: the same failure
+        ``PROBE_REPEATS`` times in a row stops with that hint."""
         import openai
 
         client = self._openai()
+        last_failure, repeats = None, 0
         for attempt in range(self.max_retries + 1):
             self._count(requests=1)
             try:
                 reply = client.chat.completions.create(model=self.model, messages=messages, **request)
                 break
-            except (openai.APIConnectionError, openai.APIStatusError) as exc:  # APITimeoutError is a connection error
+            except (openai.APIConnectionError, openai.APIStatusError, openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+                # APITimeoutError is a connection error; a body that is not JSON fails in json.loads
                 status = getattr(exc, "status_code", None)
                 if status is not None and status not in RETRYABLE_STATUS and status < 500:
                     hint = bad_request_hint if status == 400 else ""
                     raise UserError(f"{self.where()}{about}: HTTP {status}: {_short(self.redact(str(exc)))}{hint}") from None
-                what = f"HTTP {status}" if status is not None else type(exc).__name__
+                if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
+                    what = "a reply that is not valid JSON"
+                else:
+                    what = f"HTTP {status}" if status is not None else type(exc).__name__
+                failure = (what, str(exc) if status is not None else "")
+                repeats = repeats + 1 if failure == last_failure else 1
+                last_failure = failure
+                if probe_hint and repeats >= PROBE_REPEATS and status not in BUSY_STATUS:
+                    said = f" ({_short(self.redact(failure[1]), 120)})" if failure[1] else ""
+                    raise UserError(f"{self.where()}{about}: {what}{said} {repeats} times in a row on the first request; {probe_hint}") from None
                 if attempt == self.max_retries:
                     raise UserError(f"{self.where()}{about}: {what} after {self.max_retries} retries{gave_up_hint}") from None
                 delay = self._backoff(attempt, exc)

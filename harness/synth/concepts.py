@@ -83,7 +83,9 @@ class ConceptSet:
     missing: list[str] = field(default_factory=list)  # classes without any concept
     unmatched_keys: list[str] = field(default_factory=list)  # JSON keys that named no class
     source: str = ""
-    calls: int = 0  # LLM requests actually sent (0 on a fully cached re-run)
+    calls: int = 0  # classes asked of the LLM (0 on a fully cached re-run)
+    requests: int = 0  # HTTP requests sent for them, retries included
+    retries: int = 0  # retries after 429/5xx, timeouts, dropped connections and malformed replies
     prompt_tokens: int = 0  # token use of those requests, as the endpoint reported it
     completion_tokens: int = 0
 
@@ -106,6 +108,8 @@ class ConceptSet:
             "concepts_total": sum(counts),
             "concepts_per_class_mean": (sum(counts) / len(counts)) if counts else 0.0,
             "llm_calls": self.calls,
+            "llm_requests": self.requests,
+            "llm_retries": self.retries,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "prompt_version": CONCEPT_PROMPT_VERSION,
@@ -181,23 +185,29 @@ def ask_llm_concepts(
     client = _client(cfg, api_key) if todo else None
     if client is not None:
 
-        def ask(name: str) -> tuple[str, str]:
-            reply = client.chat([{"role": "user", "content": prompts[name]}], about=f" for class {name!r}",
+        def ask(name: str, probe: bool = False) -> tuple[str, str]:
+            hint = "check the concept LLM's base URL, model name and timeout" if probe else ""
+            reply = client.chat([{"role": "user", "content": prompts[name]}], about=f" for class {name!r}", probe_hint=hint,
                                 temperature=cfg.concept_temperature, max_tokens=cfg.concept_max_tokens)
             return name, reply.text
 
+        def keep(name: str, text: str) -> None:
+            answers[name] = text
+            if parse_concepts(text):  # an answer without a single "- " line is not kept
+                cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
+
+        keep(*ask(todo[0], probe=True))  # one request alone first: a misconfigured endpoint fails in seconds
         with ThreadPoolExecutor(max_workers=max(1, cfg.concept_concurrency)) as pool:
-            for name, text in tqdm(pool.map(ask, todo), total=len(todo), desc="class concepts", unit="class", disable=not progress or None):
-                answers[name] = text
-                if parse_concepts(text):  # an answer without a single "- " line is not kept
-                    cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
+            for name, text in tqdm(pool.map(ask, todo[1:]), total=len(todo) - 1, desc="class concepts", unit="class", disable=not progress or None):
+                keep(name, text)
     concepts = {name: parse_concepts(answers[name]) for name in class_names}
     missing = [name for name, values in concepts.items() if not values]
     where = f"concept LLM {cfg.concept_model!r}"
     if missing and not allow_missing:
         raise _missing_error(missing, where)
-    used = client.usage() if client is not None else {"prompt_tokens": 0, "completion_tokens": 0}
+    used = client.usage() if client is not None else dict.fromkeys(("requests", "retries", "prompt_tokens", "completion_tokens"), 0)
     return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo),
+                      requests=used["requests"], retries=used["retries"],
                       prompt_tokens=used["prompt_tokens"], completion_tokens=used["completion_tokens"])
 
 

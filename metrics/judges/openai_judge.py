@@ -206,10 +206,20 @@ class OpenAIJudge(Judge):
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _call(self, client: LLMClient, item: JudgeItem) -> dict[str, Any]:
+    def _probe_hint(self) -> str:
+        fmt = self.config.response_format
+        if fmt == "json_schema":
+            return ("if the server does not support response_format json_schema (llama.cpp's answers HTTP 500), "
+                    "set --openai.response_format json_object (or none); else check --openai.base_url and --openai.model")
+        if fmt == "json_object":
+            return "if the server does not support JSON mode, set --openai.response_format none; else check --openai.base_url and --openai.model"
+        return "check --openai.base_url, --openai.model and that the server answers within --openai.timeout_s"
+
+    def _call(self, client: LLMClient, item: JudgeItem, probe: bool = False) -> dict[str, Any]:
         reply = client.chat(
             render_messages(item), bad_request_hint=" (try --openai.response_format json_object or none)",
-            gave_up_hint="; answers judged so far are cached, re-run to go on", **self._request_kwargs(),
+            gave_up_hint="; answers judged so far are cached, re-run to go on",
+            probe_hint=self._probe_hint() if probe else "", **self._request_kwargs(),
         )
         return {
             "reply": reply.text,
@@ -221,10 +231,15 @@ class OpenAIJudge(Judge):
     def _run(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
              store: Callable[[int, dict[str, Any]], None]) -> None:
         client = self._client()
+        if not items:
+            return
+        # one request alone first: a misconfigured endpoint is refused in seconds, not after every
+        # answer has backed off through its retries
+        store(0, self._call(client, items[0], probe=True))
         pool = ThreadPoolExecutor(max_workers=self.config.max_concurrency)
         first_error: UserError | None = None
         try:
-            futures = {pool.submit(self._call, client, item): position for position, item in enumerate(items)}
+            futures = {pool.submit(self._call, client, item): position for position, item in enumerate(items) if position > 0}
             # no explicit disable when progress is wanted, so that TQDM_DISABLE (read by tqdm) still applies
             bar = tqdm(as_completed(futures), total=len(futures), desc=f"judge {self.config.model}", unit="answer",
                        **({} if progress else {"disable": True}))
