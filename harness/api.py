@@ -15,6 +15,7 @@ from typing import Any, Literal, Sequence
 
 from selfsynth import config as cfg
 from selfsynth.errors import UserError
+from selfsynth.io import remove_stale_temps
 from selfsynth.tasks.base import build_task, parse_option_pairs, task_class
 from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
@@ -128,7 +129,8 @@ def plugins_in_use(config, task, runner_cls) -> list[dict[str, Any]]:
 
 def run(config) -> dict[str, Any]:
     """Run or resume one method on one task (a resolved ``RunConfig``); returns the results dict."""
-    from selfsynth.models import model_fingerprint
+    import filelock
+
     from selfsynth.registry import METHODS
 
     runner_cls = METHODS.get(config.method)  # a mistyped method fails before any default is built
@@ -136,6 +138,25 @@ def run(config) -> dict[str, Any]:
     check_inputs(config, task, runner_cls)
     unit = store.unit_dir(task.name, runner_cls.name or config.method)
     unit.mkdir(parents=True, exist_ok=True)
+    # one writer per run folder: a second `selfsynth run` of the same unit is refused at once (the
+    # OS drops the lock of a killed process, so a re-run after a kill is never locked out)
+    lock = filelock.FileLock(str(unit / ".run.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise UserError(f"{unit}: another selfsynth run is writing this run folder now; wait for it to finish, "
+                        f"or pick another --out, --experiment or --seed") from None
+    # files a killed run left half-written (its temp files; the outputs themselves are never partial)
+    remove_stale_temps(unit.parent.parent)
+    try:
+        return _run_unit(config, task, store, cache, runner_cls, unit)
+    finally:
+        lock.release()
+
+
+def _run_unit(config, task, store, cache, runner_cls, unit: Path) -> dict[str, Any]:
+    from selfsynth.models import model_fingerprint
+
     store.write_manifest(
         unit,
         cfg.to_dict(config),

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -18,7 +19,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: remove_stale_temps tells a killed writer's leftovers from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
@@ -34,6 +36,39 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
             raise UserError(f"{path}: no space left on device while writing it (the previous version, if any, is intact); free space and re-run") from None
         raise
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(?:(\d+)\.[^.]+\.tmp|(?:tmp|old)-(\d+))$")
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files of ``atomic_open`` and temp folders of ``selfsynth.models.atomic_dir``
+    under ``folder`` whose writing process is gone (killed mid-write); a live writer's are kept.
+    Returns what was removed."""
+    import shutil
+
+    removed = []
+    for path in sorted(Path(folder).rglob(".*")):
+        match = _TEMP_NAME.match(path.name)
+        if match is None or _alive(int(match.group(1) or match.group(2))):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return pid != 0
 
 
 def _fsync_dir(folder: Path) -> None:
