@@ -41,9 +41,6 @@ class LoadedModel:
 
     def close(self) -> None:
         """Nothing to stop: the weights go with the last reference (``VllmModel.close`` stops an engine)."""
-    adapter: str | None = None  # LoRA adapter folder applied on top, if any
-    base_fingerprint: str = ""  # model_fingerprint(path): the weights without the adapter
-    adapter_fingerprint: str | None = None  # folder_fingerprint(adapter): the adapter alone
 
 
 def resolve_path(path_or_id: str | os.PathLike) -> Path:

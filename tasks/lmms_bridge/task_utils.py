@@ -1,8 +1,9 @@
 """Functions an exported lmms-eval task calls (its ``utils.py`` re-exports these).
 
 Each document is one row of the exported JSONL: id, image (absolute path), label, question,
-aliases, confusers, task, root. Scoring is ``selfsynth.tasks.labels.match`` / ``paper_match`` with the same
-aliases and confusers ``selfsynth eval`` uses, so both report the same per-sample matches.
+aliases, confusers, task, root. Scoring is the task's own answer reader (``Task.answer_reader``:
+our verdict rule and the published rule), the one ``selfsynth eval`` uses, so both report the same
+per-sample matches.
 """
 from __future__ import annotations
 
@@ -41,11 +42,10 @@ def doc_to_target(doc: dict[str, Any]) -> str:
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
-    from selfsynth.tasks.labels import match, paper_match
-
     answer = results[0] if results else ""
-    ours = match(answer, doc["label"], list(doc.get("aliases") or ()), list(doc.get("confusers") or ()))
-    paper = paper_match(answer, doc["label"])
+    reader = _task(doc["task"], doc["root"]).answer_reader()
+    ours = reader.match(answer, doc["label"])
+    paper = reader.paper_match(answer, doc["label"])
     return {
         "selfsynth_accuracy": {"id": doc["id"], "label": doc["label"], "answer": answer, "match": bool(ours)},
         "selfsynth_accuracy_paper": {"id": doc["id"], "label": doc["label"], "answer": answer, "match": bool(paper)},
