@@ -165,7 +165,7 @@ def test_store_write_waits_for_another_writer(tmp_path):
     from selfsynth.cache import KVStore
 
     store = KVStore(tmp_path / "kv.sqlite", "things")
-    other = sqlite3.connect(tmp_path / "kv.sqlite", isolation_level=None)
+    other = sqlite3.connect(tmp_path / "kv.sqlite", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
     started = time.monotonic()
