@@ -77,3 +77,21 @@ def test_caption_round_trips_through_the_parser():
     assert text == "The bird has a red crown, blue striped wings, a hooked beak, a white eye ring and a grey body."
     assert extract_attributes(text) == {(p, v) for p, v in attrs.items() if v is not None}
     assert extract_attributes("It shows spotted wings and a fan-shaped tail.") == {("wing_pattern", "spotted"), ("tail", "fan-shaped")}
+
+
+def test_grown_test_split_equals_a_world_built_with_it(tmp_path):
+    """`test_per_class` beyond the built world draws the rest of the same seeded stream: rows and
+    image bytes equal a world built with that many test images, so the base model needs no rebuild."""
+    import json
+
+    from selfsynth.toy.dataset import ToyDataConfig, extend_test_split, write_dataset
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    write_dataset(small, ToyDataConfig(train_per_class=1, test_per_class=2, general_examples=2))
+    write_dataset(large, ToyDataConfig(train_per_class=1, test_per_class=3, general_examples=2))
+    grown = extend_test_split(small, ToyDataConfig(train_per_class=1, test_per_class=2, general_examples=2), 3)
+    read = lambda path: [json.loads(line) for line in path.read_text().splitlines()]  # noqa: E731
+    assert read(grown) == read(large / "test.jsonl")
+    assert read(grown)[: len(read(small / "test.jsonl"))] == read(small / "test.jsonl")
+    for image in (large / "images").glob("test_*.png"):
+        assert (small / "images" / image.name).read_bytes() == image.read_bytes()

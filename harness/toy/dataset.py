@@ -318,17 +318,7 @@ def write_dataset(root: str | Path, cfg: ToyDataConfig) -> dict[str, Any]:
     (root / "images").mkdir(parents=True, exist_ok=True)
     names, class_attrs = make_classes(cfg)
     for split, per_class in (("train", cfg.train_per_class), ("test", cfg.test_per_class)):
-        rng = random.Random(f"{split}:{cfg.seed}")
-        rows = []
-        # interleave classes so any prefix of the split (--limit) covers many classes
-        for i in range(per_class):
-            for name in names:
-                attrs = sample_instance(rng, class_attrs[name], cfg)
-                rid = f"{split}_{len(rows) + 1:05d}"
-                rel = f"images/{rid}.png"
-                _save_png(render(attrs, rng, cfg.image_size), root / rel)
-                rows.append(image_row(rid, rel, name, attrs))
-        write_jsonl(root / f"{split}.jsonl", rows)
+        write_jsonl(root / f"{split}.jsonl", _draw_split(root, split, per_class, cfg, names, class_attrs))
     rng = random.Random(f"general:{cfg.seed}")
     general = []
     for i in range(cfg.general_examples):
@@ -382,16 +372,24 @@ def extend_test_split(root: str | Path, cfg: ToyDataConfig, per_class: int) -> P
         if path.is_file():  # another process wrote it while we waited
             return path
         names, class_attrs = make_classes(cfg)
-        rng = random.Random(f"test:{cfg.seed}")
-        rows = []
-        for _ in range(per_class):
-            for name in names:
-                attrs = sample_instance(rng, class_attrs[name], cfg)
-                rid = f"test_{len(rows) + 1:05d}"
-                rel = f"images/{rid}.png"
-                image = render(attrs, rng, cfg.image_size)  # drawn even when present: keeps the stream
-                if not (root / rel).is_file():
-                    _save_png(image, root / rel)
-                rows.append(image_row(rid, rel, name, attrs))
-        write_jsonl(path, rows)
+        write_jsonl(path, _draw_split(root, "test", per_class, cfg, names, class_attrs, keep_existing=True))
     return path
+
+
+def _draw_split(root: Path, split: str, per_class: int, cfg: ToyDataConfig, names: list[str],
+                class_attrs: dict[str, Any], keep_existing: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``split`` with their images, from the split's own seeded stream. Classes are
+    interleaved so any prefix (``--limit``) covers many classes; with ``keep_existing`` an image
+    already on disk is kept (it is still drawn, which keeps the stream in step)."""
+    rng = random.Random(f"{split}:{cfg.seed}")
+    rows = []
+    for _ in range(per_class):
+        for name in names:
+            attrs = sample_instance(rng, class_attrs[name], cfg)
+            rid = f"{split}_{len(rows) + 1:05d}"
+            rel = f"images/{rid}.png"
+            image = render(attrs, rng, cfg.image_size)
+            if not (keep_existing and (root / rel).is_file()):
+                _save_png(image, root / rel)
+            rows.append(image_row(rid, rel, name, attrs))
+    return rows
