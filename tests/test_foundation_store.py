@@ -210,7 +210,7 @@ def test_config_unknown_and_bad_values_name_the_file(tmp_path):
     with pytest.raises(UserError, match=r"run.yaml: train: learning_rate: 'fast' is not a valid float"):
         cfg.resolve(Outer, path)
     path.write_text("- a list\n")
-    with pytest.raises(UserError, match="expected a mapping"):
+    with pytest.raises(UserError, match="expected a config file: a mapping of config keys, got list"):
         cfg.resolve(Outer, path)
     with pytest.raises(UserError, match="not found"):
         cfg.resolve(Outer, tmp_path / "missing.yaml")

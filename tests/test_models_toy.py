@@ -44,7 +44,7 @@ def test_fingerprint_is_stable_and_content_based(tmp_path, toy_world, toy_lm):
 
 
 def test_bad_paths_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="neither a local folder"):
+    with pytest.raises(UserError, match="no such folder, and not a Hugging Face Hub id"):
         load_model(tmp_path / "missing")
     with pytest.raises(UserError, match="config.json"):
         load_model(tmp_path)
