@@ -79,7 +79,7 @@ def _fake_plugin(tmp_path: Path, collide: bool = True) -> Path:
 def test_entry_point_plugin_is_listed(tmp_path):
     site = _fake_plugin(tmp_path)
     env = {"PYTHONPATH": f"{site}:{REPO}", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "harness", "ls", "methods"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-m", "selfsynth", "ls", "methods"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     names = [line.split()[0] for line in lines]
@@ -91,7 +91,7 @@ def test_entry_point_plugin_is_listed(tmp_path):
 def test_plugin_colliding_with_builtin_is_an_error(tmp_path):
     site = _fake_plugin(tmp_path)
     env = {"PYTHONPATH": f"{site}:{REPO}", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "harness", "ls", "tasks"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-m", "selfsynth", "ls", "tasks"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 2
     assert "registered twice" in out.stderr and "my_plugin:FancyMethod" in out.stderr
     assert "Traceback" not in out.stderr
@@ -103,7 +103,7 @@ def test_plugin_of_the_wrong_type_fails_at_lookup(tmp_path):
     site = _fake_plugin(tmp_path, collide=False)
     env = {"PYTHONPATH": f"{site}:{REPO}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     toy_cache = tmp_path / "toy"
-    out = subprocess.run([sys.executable, "-m", "harness", "run", "--method", "fancy", "--toy_cache", str(toy_cache)],
+    out = subprocess.run([sys.executable, "-m", "selfsynth", "run", "--method", "fancy", "--toy_cache", str(toy_cache)],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "method 'fancy'" in out.stderr and "not a subclass of selfsynth.runner.Runner" in out.stderr
@@ -120,5 +120,5 @@ def test_typed_registry_checks_the_base_class():
 
 
 def test_cli_version_and_unknown_kind():
-    out = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "selfsynth", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("selfsynth ")

@@ -25,7 +25,7 @@ QUICK = ["--task", "toy", "--limit", "36", "--toy_cache", str(TOY_CACHE), "--tra
 
 def _cli(args: list[str], env_extra: dict | None = None, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, **kw)
+    return subprocess.Popen([sys.executable, "-m", "selfsynth", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, **kw)
 
 
 def _run_json(args: list[str], env_extra: dict | None = None, timeout: int = 600) -> dict:
