@@ -85,7 +85,8 @@ class LoopbackChat:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def respond(self, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
-        raise NotImplementedError
+        """(status, JSON reply, headers) for one request: each test server subclass says how it answers."""
+        raise NotImplementedError("a test server subclass defines how it answers")
 
     def __enter__(self) -> str:
         self.thread.start()
