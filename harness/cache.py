@@ -1,5 +1,5 @@
-"""Persistent caches: ``KVStore`` (SQLite, WAL, safe across processes) and the response cache on
-it, shared by generation, judge and concept calls; the embedding cache (``selfsynth.embed``)
+"""Persistent caches: ``KVStore`` (SQLite, safe across processes and, on a network file system,
+across the nodes of a cluster) and the response cache on it, shared by generation, judge and concept calls; the embedding cache (``selfsynth.embed``)
 stands on the same store.
 
 A response key is a hash of everything that can change a response: the model (or judge)
@@ -35,11 +35,45 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# SQLite's WAL mode keeps its index in shared memory, which processes on different hosts do not
+# share: on these file systems (the run store of a cluster) the cache uses the rollback journal,
+# whose file locks NFS (v4, or v3 with lockd), Lustre, GPFS and BeeGFS carry between nodes.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "glusterfs", "fuse.glusterfs",
+    "fuse.sshfs", "fuse.cephfs", "9p", "afs", "orangefs", "pvfs2", "panfs", "wekafs", "virtiofs",
+})
+
+
+def filesystem_type(path: str | Path, mounts: str | None = None) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts, or ``mounts`` in that
+    format); "" where it cannot be told (not Linux)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8")
+        except OSError:
+            return ""
+    target = Path(path).resolve()
+    best, kind = -1, ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (target == point or point in target.parents) and len(point.parts) > best:
+            best, kind = len(point.parts), fields[2]
+    return kind
+
+
+def journal_mode(path: str | Path, mounts: str | None = None) -> str:
+    """WAL on a local disk (readers never wait for the writer), DELETE on a network file system."""
+    return "DELETE" if filesystem_type(Path(path).parent, mounts) in NETWORK_FILESYSTEMS else "WAL"
+
+
 class KVStore:
     """One SQLite table of key → value (text or bytes), the store under every persistent cache.
 
-    WAL mode (readers never wait for the writer), one autocommit connection per thread, writes
-    batched in one transaction and retried while another process holds the write lock."""
+    ``journal_mode`` of its folder, one autocommit connection per thread, writes batched in one
+    transaction and retried while another process holds the write lock."""
 
     WRITE_ATTEMPTS = 20
 
@@ -49,6 +83,7 @@ class KVStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.table = table
+        self.journal = journal_mode(self.path)
         self._local = threading.local()
         self._conn().execute(
             f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, namespace TEXT NOT NULL, value NOT NULL, created REAL NOT NULL)"
@@ -58,8 +93,9 @@ class KVStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_mode={self.journal}")
+            # NORMAL is durable in WAL mode only; the rollback journal needs FULL
+            conn.execute(f"PRAGMA synchronous={'NORMAL' if self.journal == 'WAL' else 'FULL'}")
             self._local.conn = conn
         return conn
 

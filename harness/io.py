@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -19,56 +18,114 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    # the writer's pid in the name: remove_stale_temps tells a killed writer's leftovers from a live one's
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    with held_temp(path) as tmp:
+        try:
+            with open(tmp, "xb" if binary else "x", encoding=None if binary else encoding) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                from selfsynth.errors import UserError
+
+                raise UserError(f"{path}: no space left on device while writing it (the previous version, if any, is intact); free space and re-run") from None
+            raise
+
+
+# Temp names carry the writer's host and pid (for people reading a folder) and a random part; the
+# writer's liveness is the lock it holds on ``<temp>.lock`` for as long as the temp exists, never
+# its pid: a pid means nothing on another node of a cluster sharing the folder. flock on NFS is
+# carried by POSIX byte-range locks (Linux >= 2.6.12), so a writer on another node is seen as live.
+_TEMP_NAME = re.compile(r"^\..+\.(?:[A-Za-z0-9_-]+-\d+-[0-9a-f]{8}\.tmp|(?:tmp|old)-[A-Za-z0-9_-]+-\d+-[0-9a-f]{8})$")
+LOCK_SUFFIX = ".lock"
+
+
+def writer_tag() -> str:
+    """``<host>-<pid>`` of this process, as it appears in its temp names."""
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def temp_name(path: str | os.PathLike, kind: str = "") -> Path:
+    """A fresh temp path beside ``path``: ``.<name>.<host>-<pid>-<random>.tmp`` for a file, or
+    ``.<name>.<kind>-<host>-<pid>-<random>`` (kind ``tmp`` or ``old``) for a folder."""
+    import secrets
+
+    path = Path(path)
+    unique = f"{writer_tag()}-{secrets.token_hex(4)}"
+    return path.parent / (f".{path.name}.{kind}-{unique}" if kind else f".{path.name}.{unique}.tmp")
+
+
+@contextlib.contextmanager
+def held_temp(path: str | os.PathLike, kind: str = "") -> Iterator[Path]:
+    """A fresh temp path beside ``path`` (see ``temp_name``) whose lock is held while the block
+    runs; the caller creates and removes the temp itself. The lock is taken before the temp
+    exists, so ``remove_stale_temps`` never sees an unlocked temp of a live writer."""
+    import fcntl
+
+    tmp = temp_name(path, kind)
+    lock = Path(f"{tmp}{LOCK_SUFFIX}")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as exc:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield tmp
+    finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            from selfsynth.errors import UserError
-
-            raise UserError(f"{path}: no space left on device while writing it (the previous version, if any, is intact); free space and re-run") from None
-        raise
+            os.unlink(lock)
+        os.close(fd)  # closing drops the lock; a killed writer's is dropped by the OS
 
 
-_TEMP_NAME = re.compile(r"^\..+\.(?:(\d+)\.[^.]+\.tmp|(?:tmp|old)-(\d+))$")
+def _lock_free(lock: Path) -> bool:
+    """True when no process holds ``lock`` (or it is gone): its writer ended or was killed."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # also releases the probe's lock when it got one
+    return True
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete the temp files of ``atomic_open`` and temp folders of ``selfsynth.models.atomic_dir``
-    under ``folder`` whose writing process is gone (killed mid-write); a live writer's are kept.
-    Returns what was removed."""
+    under ``folder`` whose writer no longer holds their lock (killed mid-write), on any host; a live
+    writer's are kept. Returns what was removed."""
     import shutil
 
     removed = []
     for path in sorted(Path(folder).rglob(".*")):
-        match = _TEMP_NAME.match(path.name)
-        if match is None or _alive(int(match.group(1) or match.group(2))):
+        orphan_lock = path.name.endswith(LOCK_SUFFIX) and _TEMP_NAME.match(path.name[: -len(LOCK_SUFFIX)])
+        if orphan_lock and not path.with_name(path.name[: -len(LOCK_SUFFIX)]).exists():
+            if _lock_free(path):  # a writer that ended between its rename and its unlock, or a kill
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            continue
+        if _TEMP_NAME.match(path.name) is None:
+            continue
+        lock = Path(f"{path}{LOCK_SUFFIX}")
+        if not _lock_free(lock):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
         removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return pid != 0
 
 
 def _fsync_dir(folder: Path) -> None:

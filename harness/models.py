@@ -321,27 +321,34 @@ class atomic_dir:
 
     def __init__(self, out: str | os.PathLike):
         self.out = Path(out)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
 
     def __enter__(self) -> Path:
+        from selfsynth.io import held_temp
+
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        # the temp folder's lock is held until __exit__: remove_stale_temps (any host) keeps it meanwhile
+        self._held = held_temp(self.out, "tmp")
+        self.tmp = self._held.__enter__()
         self.tmp.mkdir()
         return self.tmp
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        if self.out.exists():
-            # move the old copy aside first so `out` is never a half-written mix
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            self.out.rename(old)
-            self.tmp.rename(self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            self.tmp.rename(self.out)
+        from selfsynth.io import held_temp
+
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                return
+            if self.out.exists():
+                # move the old copy aside first so `out` is never a half-written mix
+                with held_temp(self.out, "old") as old:
+                    self.out.rename(old)
+                    self.tmp.rename(self.out)
+                    shutil.rmtree(old, ignore_errors=True)
+            else:
+                self.tmp.rename(self.out)
+        finally:
+            self._held.__exit__(None, None, None)
 
 
 def render_prompt(processor: Any, question: str) -> str:
