@@ -3,14 +3,21 @@
 Both sides are evaluation folders written by ``selfsynth eval`` or a run's ``iter_<r>/eval``
 (``metrics.json`` + ``records.jsonl``). The comparison is paired, sample by sample:
 
-- delta = candidate − baseline accuracy, with a paired percentile-bootstrap 95% interval;
-- McNemar's exact test on the discordant pairs (scipy's binomial test), as a p-value;
+- delta = candidate − baseline accuracy (Δ), the samples lost and gained (whole counts);
+- a non-inferiority test, one-sided at ``alpha``: H0: Δ ≤ −max_drop against H1: Δ > −max_drop,
+  and its mirror for "improved", H0: Δ ≤ 0 against H1: Δ > 0 — both the exact unconditional test
+  for paired binary outcomes of ``selfsynth.reports.stats`` (McNemar's conditional test is exact
+  only for a zero margin);
+- the (1 − 2·alpha) interval of Δ obtained by inverting that same test, so the decision can be
+  read off the interval: non-inferior exactly when its lower end is above −max_drop;
 - the classes whose accuracy dropped, worst first.
 
-The verdict is decided on exact counts: the candidate ``regressed`` when it lost more samples
-than it gained by more than ``max_drop × n`` (a drop exactly equal to ``max_drop`` passes, with
-no float rounding at the edge) and, if ``alpha`` is given, McNemar's p < ``alpha`` too; a drop
-beyond ``max_drop`` that is not significant is ``tolerated``, and the report says so.
+The gate passes when non-inferiority is shown (verdict ``non-inferior``, or ``improved`` when the
+mirror test is rejected too). It fails as ``regressed`` when the interval lies wholly below
+−max_drop (a drop beyond the margin is shown) and as ``not-shown`` when the evidence is too thin
+either way: with a margin of 0, or few samples, an unchanged model cannot show non-inferiority.
+The default ``alpha`` is 0.025 one-sided, the convention for non-inferiority trials (ICH E9),
+whose inverted interval is the usual two-sided 95% one.
 
 Two evaluations are compared only when everything that decides an answer's score is the same
 (``SETUP_KEYS``: task, split, subset, question and prompt set, generation settings, scoring rule)
@@ -18,13 +25,12 @@ and they cover the same sample ids with the same labels. Every difference is nam
 (exit 2). The model and adapter fingerprints are what is being compared: they are reported, and
 expected to differ.
 
-Memory: records are read line by line keeping only id, label and the two verdicts, and the
-bootstrap draws, per resample, how many pairs of each kind (lost, unchanged, gained) it holds —
-one multinomial draw, the exact distribution of a resample of ``n`` pairs — so it needs
-``O(n_boot)`` memory instead of an ``n_boot × n`` index matrix.
+Memory: records are read line by line keeping only id, label and the two verdicts; the test
+needs only the three counts.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -35,10 +41,11 @@ import numpy as np
 from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.io import iter_jsonl, read_json
+from selfsynth.reports.stats import paired_binary_bounds, paired_binary_test
 
 METRIC_FIELDS = {"accuracy": "match", "accuracy_paper": "paper_match"}  # metric → per-record field
-BOOTSTRAP_N = 2000
-BOOTSTRAP_SEED = 0
+DEFAULT_ALPHA = 0.025  # one-sided; its inverted interval is the two-sided 95% one
+TEST_NAME = "exact unconditional test for paired binary outcomes (Berger-Boos)"
 # metrics.json keys that must agree for two evaluations to be comparable. Nested dicts
 # (generation) are compared key by key so the error names the setting.
 SETUP_KEYS = ("task", "split", "limit", "seed", "question", "prompts_hash", "generation", "engine", "scoring_rule")
@@ -130,37 +137,6 @@ def _check_comparable(base: Evaluation, cand: Evaluation) -> None:
         )
 
 
-def paired_bootstrap_ci(base_hits: np.ndarray, cand_hits: np.ndarray, n_boot: int = BOOTSTRAP_N,
-                        seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of mean(cand) − mean(base), resampling pairs jointly.
-
-    A pair's difference is −1 (lost), 0 or +1 (gained), so a resample of n pairs is fully
-    described by how many of each it drew: a multinomial draw with the observed proportions."""
-    base_hits, cand_hits = np.asarray(base_hits, dtype=bool), np.asarray(cand_hits, dtype=bool)
-    n = base_hits.size
-    if n == 0:
-        return (0.0, 0.0)
-    lost = int(np.sum(base_hits & ~cand_hits))
-    gained = int(np.sum(~base_hits & cand_hits))
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, [lost / n, gained / n, (n - lost - gained) / n], size=n_boot)
-    means = (counts[:, 1] - counts[:, 0]) / n
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def mcnemar_p(base_hits: np.ndarray, cand_hits: np.ndarray) -> float:
-    """Exact two-sided McNemar p-value (1.0 when no pair disagrees)."""
-    from scipy.stats import binomtest
-
-    lost = int(np.sum(base_hits & ~cand_hits))
-    gained = int(np.sum(~base_hits & cand_hits))
-    if lost + gained == 0:
-        return 1.0
-    return float(binomtest(gained, lost + gained, 0.5).pvalue)
-
-
 def exact_fraction(value: float | str | Fraction) -> Fraction:
     """The decimal the user wrote (``0.01`` is exactly 1/100, not the nearest binary float)."""
     if isinstance(value, Fraction):
@@ -172,51 +148,72 @@ def exact_fraction(value: float | str | Fraction) -> Fraction:
 
 
 def compare(base: Evaluation, cand: Evaluation, metric: str = "accuracy", max_drop: float | str = 0.0,
-            alpha: float | None = None) -> dict[str, Any]:
-    """The regression report (see the module doc); ``report["verdict"]`` is ok, tolerated or
-    regressed, and ``report["regressed"]`` the gate's answer."""
+            alpha: float | None = DEFAULT_ALPHA) -> dict[str, Any]:
+    """The regression report (see the module doc); ``report["verdict"]`` is improved,
+    non-inferior, not-shown or regressed, and ``report["regressed"]`` whether the gate fails."""
     if metric not in METRIC_FIELDS:
         raise UserError(f"metric {metric!r}: expected one of {', '.join(METRIC_FIELDS)}")
     allowed = exact_fraction(max_drop)
-    if allowed < 0:
-        raise UserError(f"max_drop {max_drop}: expected a non-negative number")
-    if alpha is not None and not 0 < alpha < 1:
-        raise UserError(f"alpha {alpha}: expected a number between 0 and 1")
+    if not 0 <= allowed < 1:
+        raise UserError(f"max_drop {max_drop}: expected a number in [0, 1)")
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
+    if not 0 < alpha < 0.5:
+        raise UserError(f"alpha {alpha}: expected a one-sided level between 0 and 0.5")
     _check_comparable(base, cand)
+    n = len(base.ids)
+    if n == 0:
+        raise UserError(f"{base.folder} and {cand.folder}: no samples to compare (n = 0)")
     field = METRIC_FIELDS[metric]
     order = {sample_id: i for i, sample_id in enumerate(cand.ids)}
     base_hits = base.hits[field]
-    cand_hits = cand.hits[field][np.fromiter((order[i] for i in base.ids), dtype=np.int64, count=len(base.ids))]
-    n = len(base.ids)
+    cand_hits = cand.hits[field][np.fromiter((order[i] for i in base.ids), dtype=np.int64, count=n)]
     lost = int(np.sum(base_hits & ~cand_hits))
     gained = int(np.sum(~base_hits & cand_hits))
-    base_acc, cand_acc = float(base_hits.mean()), float(cand_hits.mean())
-    p_value = mcnemar_p(base_hits, cand_hits)
-    beyond_tolerance = Fraction(lost - gained, n) > allowed
-    significant = alpha is None or p_value < alpha
-    verdict = "regressed" if beyond_tolerance and significant else "tolerated" if beyond_tolerance else "ok"
-    return {
+    margin = float(allowed)
+    p_noninferior = paired_binary_test(lost, gained, n, -margin)
+    p_improved = paired_binary_test(lost, gained, n, 0.0)
+    low, high = paired_binary_bounds(lost, gained, n, alpha)
+    # the decision is the test's; the interval is the same test inverted, so they agree
+    if p_improved <= alpha:
+        verdict = "improved"
+    elif p_noninferior <= alpha:
+        verdict = "non-inferior"
+    elif paired_binary_test(gained, lost, n, margin) <= alpha:  # H0: Δ ≥ −max_drop rejected
+        verdict = "regressed"
+    else:
+        verdict = "not-shown"
+    level = 1.0 - 2.0 * alpha
+    report = {
         "schema_version": schema.REGRESS_REPORT,
         "metric": metric,
         "task": base.metrics.get("task"),
         "n": n,
-        "baseline": _side(base, metric, base_acc),
-        "candidate": _side(cand, metric, cand_acc),
+        "baseline": _side(base, metric, int(base_hits.sum()) / n),
+        "candidate": _side(cand, metric, int(cand_hits.sum()) / n),
+        "baseline_right": int(base_hits.sum()),
+        "candidate_right": int(cand_hits.sum()),
         "delta": (gained - lost) / n,
-        "delta_ci95": list(paired_bootstrap_ci(base_hits, cand_hits)),
-        "bootstrap": {"n": BOOTSTRAP_N, "seed": BOOTSTRAP_SEED, "method": "paired, multinomial over lost/unchanged/gained"},
+        "delta_interval": [low, high],
+        "interval_level": level,
+        # the report page reads a 95% interval: the same test inverted at 0.025 per side
+        "delta_ci95": [low, high] if alpha == DEFAULT_ALPHA else list(paired_binary_bounds(lost, gained, n, DEFAULT_ALPHA)),
+        "test": TEST_NAME,
+        "hypotheses": {"non_inferior": f"H0: delta <= -{margin:g} vs H1: delta > -{margin:g}",
+                       "improved": "H0: delta <= 0 vs H1: delta > 0"},
+        "p_noninferior": p_noninferior,
+        "p_improved": p_improved,
         "lost": lost,
         "gained": gained,
         "net_lost": lost - gained,
-        "allowed_net_lost": float(allowed * n),
-        "mcnemar_p": p_value,
-        "max_drop": float(allowed),
+        "allowed_net_lost": math.floor(allowed * n),  # the most samples a point estimate may lose within the margin
+        "max_drop": margin,
         "alpha": alpha,
         "verdict": verdict,
-        "reason": _reason(verdict, lost - gained, n, allowed, p_value, alpha),
-        "regressed": verdict == "regressed",
+        "regressed": verdict not in ("improved", "non-inferior"),
         "classes_dropped": _classes_dropped(base.labels, base_hits, cand_hits),
     }
+    report["reason"] = _reason(report)
+    return report
 
 
 def _side(evaluation: Evaluation, metric: str, value: float) -> dict[str, Any]:
@@ -225,15 +222,25 @@ def _side(evaluation: Evaluation, metric: str, value: float) -> dict[str, Any]:
     return side
 
 
-def _reason(verdict: str, net_lost: int, n: int, allowed: Fraction, p_value: float, alpha: float | None) -> str:
-    tolerance = f"--max-drop {float(allowed):g} allows {float(allowed * n):g} of {n}"
-    if verdict == "ok":
-        return f"net {max(net_lost, 0)} of {n} samples lost; {tolerance}"
-    if verdict == "tolerated":
-        return (f"net {net_lost} of {n} samples lost, beyond {tolerance}, but tolerated as not significant "
-                f"(McNemar p={p_value:.3g} >= alpha {alpha:g})")
-    significance = f", McNemar p={p_value:.3g} < alpha {alpha:g}" if alpha is not None else ""
-    return f"net {net_lost} of {n} samples lost, beyond {tolerance}{significance}"
+def _reason(report: dict[str, Any]) -> str:
+    """One line: which hypothesis was tested at what level, the p-value, the interval it agrees
+    with, and the whole counts."""
+    margin, alpha, n = report["max_drop"], report["alpha"], report["n"]
+    low, high = report["delta_interval"]
+    interval = f"{report['interval_level']:.0%} interval [{low:+.4f}, {high:+.4f}]"
+    counts = f"lost {report['lost']}, gained {report['gained']} of {n}"
+    verdict = report["verdict"]
+    if verdict == "improved":
+        return (f"H0: delta <= 0 rejected at one-sided alpha {alpha:g} (p={report['p_improved']:.3g}); "
+                f"{interval} lies above 0; {counts}")
+    tested = f"H0: delta <= -{margin:g} (non-inferiority margin --max-drop {margin:g})"
+    if verdict == "non-inferior":
+        return (f"{tested} rejected at one-sided alpha {alpha:g} (p={report['p_noninferior']:.3g}); "
+                f"{interval} lies above -{margin:g}; {counts}")
+    outcome = (f"{interval} lies below -{margin:g}: a drop beyond the margin is shown" if verdict == "regressed"
+               else f"{interval} reaches below -{margin:g}: non-inferiority not shown (more samples or a larger margin are needed)")
+    return (f"{tested} not rejected at one-sided alpha {alpha:g} (p={report['p_noninferior']:.3g}); "
+            f"{outcome}; {counts}")
 
 
 def _classes_dropped(labels: list[str], base_hits: np.ndarray, cand_hits: np.ndarray) -> list[dict[str, Any]]:

@@ -17,17 +17,22 @@ Two tools, both seeded and vectorized with numpy:
 Why not McNemar: conditioning on the discordant pairs removes the nuisance parameter only when
 Δ0 = 0; for a non-zero margin the conditional binomial is not exact. We use an exact
 *unconditional* test instead (Berger & Boos 1994): the pairs split into lost (B), gained (C) and
-unchanged, a trinomial with probabilities (p_b, p_c, 1 − p_b − p_c); the statistic is
-D = C − B; its p-value is the largest P(D ≥ d_obs) over the null's boundary Δ = Δ0 (the tail
-only grows towards it), with the nuisance ψ = p_b + p_c restricted to a 1 − γ Clopper–Pearson
-interval of the observed discordance and γ added back (γ = 0.001). The maximum over ψ is found on
-a grid and refined by a bounded 1-D search; each tail is computed exactly
-(K = B + C ~ Binomial(n, ψ), C | K ~ Binomial(K, p_c/ψ)), the binomial terms beyond 1e-15 of the
-K distribution dropped and their mass added to the p-value, so numerical cuts only make it larger.
+unchanged, a trinomial with probabilities (p_b, p_c, 1 − p_b − p_c); outcomes are ordered by the
+standardized difference T = (C − B − nΔ0) / sqrt(B + C + n|Δ0| + 1) (a Wald-type statistic whose
+variance term keeps T increasing in C and decreasing in B, so the largest tail probability over
+the null lies on its boundary Δ = Δ0; the raw C − B is valid too but loses much power because its
+spread grows with the discordance). The p-value is the largest P(T ≥ t_obs) over that boundary,
+with the nuisance ψ = p_b + p_c restricted to a 1 − γ Clopper–Pearson interval of the observed
+discordance and γ added back (γ = 0.001). The maximum over ψ is found on a grid and refined by a
+bounded 1-D search; each tail is computed exactly (K = B + C ~ Binomial(n, ψ),
+C | K ~ Binomial(K, p_c/ψ), and for each K, T ≥ t_obs is C ≥ a threshold), the binomial terms
+beyond 1e-15 of the K distribution dropped and their mass added to the p-value, so numerical cuts
+only make it larger.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -106,25 +111,35 @@ def hierarchical_bootstrap(groups: Sequence[Sequence[float] | np.ndarray], n_boo
 
 
 # -- exact tests for paired binary outcomes --------------------------------------------------------
-def _upper_tail(d: int, n: int, delta0: float, psi: np.ndarray) -> np.ndarray:
-    """P(C − B ≥ d) for each discordance ψ when p_c − p_b = delta0 (exact sum over K = B + C)."""
+def statistic(lost: int, gained: int, n: int, delta0: float) -> float:
+    """T, the ordering of outcomes (see the module doc)."""
+    return (gained - lost - n * delta0) / math.sqrt(lost + gained + n * abs(delta0) + 1.0)
+
+
+def _upper_tail(t_obs: float, n: int, delta0: float, psi: np.ndarray) -> np.ndarray:
+    """P(T ≥ t_obs) for each discordance ψ when p_c − p_b = delta0 (exact sum over K = B + C)."""
     from scipy.stats import binom
 
     psi = np.atleast_1d(np.asarray(psi, dtype=float))
     out = np.empty(psi.size)
+    shift = n * delta0
     for j, q in enumerate(psi):
-        if q <= 0:
-            out[j] = 1.0 if d <= 0 else 0.0
-            continue
-        lo = int(binom.ppf(_TAIL_CUT, n, q)) if n > 50 else 0
-        hi = int(binom.isf(_TAIL_CUT, n, q)) + 1 if n > 50 else n
-        k = np.arange(max(lo, 0), min(hi, n) + 1)
+        lo, hi, cut = 0, n, 0.0
+        if n > 50 and 0 < q < 1:
+            with warnings.catch_warnings():  # boost cannot always bracket extreme quantiles: then sum it all
+                warnings.simplefilter("ignore", RuntimeWarning)
+                bounds = binom.ppf(_TAIL_CUT, n, q), binom.isf(_TAIL_CUT, n, q)
+            if all(np.isfinite(bounds)) and bounds[0] <= n * q <= bounds[1]:
+                lo, hi, cut = int(bounds[0]), min(int(bounds[1]) + 1, n), 2 * _TAIL_CUT
+        k = np.arange(max(lo, 0), hi + 1)
         weights = binom.pmf(k, n, q)
-        pi = min(max((q + delta0) / (2.0 * q), 0.0), 1.0)  # P(gained | discordant)
-        need = np.ceil((k + d) / 2.0)  # C ≥ (K + d)/2
-        tail = np.where(need <= 0, 1.0, binom.sf(need - 1, k, pi))
-        tail = np.where(need > k, 0.0, tail)
-        out[j] = float(np.dot(weights, tail)) + (2 * _TAIL_CUT if n > 50 else 0.0)
+        pi = min(max((q + delta0) / (2.0 * q), 0.0), 1.0) if q > 0 else 0.5  # P(gained | discordant)
+        # T ≥ t_obs ⟺ C ≥ (K + nΔ0 + t_obs·sqrt(K + n|Δ0| + 1)) / 2; the 1e-9 keeps the observed
+        # outcome inside its own region despite rounding
+        need = np.ceil((k + shift + t_obs * np.sqrt(k + abs(shift) + 1.0)) / 2.0 - 1e-9)
+        tail = binom.sf(need - 1, k, pi)
+        tail = np.where(need <= 0, 1.0, np.where(need > k, 0.0, tail))
+        out[j] = float(np.dot(weights, tail)) + cut
     return out
 
 
@@ -137,11 +152,11 @@ def paired_binary_test(lost: int, gained: int, n: int, delta0: float,
     from scipy.stats import beta
 
     _check_counts(lost, gained, n)
-    d = gained - lost
     if delta0 >= 1.0:
         return 1.0  # Δ ≤ 1 always holds
     if delta0 <= -1.0:
-        return 1.0 if d == -n else 0.0  # Δ = −1: every pair lost
+        return 1.0 if lost == n else 0.0  # Δ = −1: every pair lost
+    t_obs = statistic(lost, gained, n, delta0)
     k = lost + gained
     # Berger–Boos: ψ within a 1 − γ Clopper–Pearson interval of the observed discordance k/n
     ci_low = 0.0 if k == 0 else float(beta.ppf(gamma / 2, k, n - k + 1))
@@ -150,12 +165,12 @@ def paired_binary_test(lost: int, gained: int, n: int, delta0: float,
     if low > high:
         return min(1.0, gamma)  # the null's boundary is outside the nuisance's interval
     grid = np.linspace(low, high, _GRID)
-    values = _upper_tail(d, n, delta0, grid)
+    values = _upper_tail(t_obs, n, delta0, grid)
     best = int(np.argmax(values))
     sup = float(values[best])
     if _GRID > 1 and high > low:
         left, right = grid[max(best - 1, 0)], grid[min(best + 1, _GRID - 1)]
-        found = minimize_scalar(lambda q: -_upper_tail(d, n, delta0, np.array([q]))[0], bounds=(left, right),
+        found = minimize_scalar(lambda q: -_upper_tail(t_obs, n, delta0, np.array([q]))[0], bounds=(left, right),
                                 method="bounded", options={"xatol": 1e-10})
         sup = max(sup, -float(found.fun))
     return min(1.0, sup + gamma)

@@ -27,15 +27,20 @@ def trinomial(n: int, p_lost: float, p_gained: float) -> dict[tuple[int, int], f
     return out
 
 
+def t_stat(b: int, c: int, n: int, delta0: float) -> float:
+    """The ordering statistic as the module doc defines it, written out here."""
+    return (c - b - n * delta0) / math.sqrt(b + c + n * abs(delta0) + 1)
+
+
 def brute_p_value(lost: int, gained: int, n: int, delta0: float, gamma: float = 1e-3, grid: int = 600) -> float:
     """Berger–Boos p-value by enumerating every outcome at each nuisance value of a fine grid."""
-    k = lost + gained
+    k, t_obs = lost + gained, t_stat(lost, gained, n, delta0)
     low = 0.0 if k == 0 else beta.ppf(gamma / 2, k, n - k + 1)
     high = 1.0 if k == n else beta.ppf(1 - gamma / 2, k + 1, n - k)
     best = 0.0
     for psi in np.linspace(max(low, abs(delta0)), high, grid):
         probs = trinomial(n, (psi - delta0) / 2, (psi + delta0) / 2)
-        best = max(best, sum(p for (b, c), p in probs.items() if c - b >= gained - lost))
+        best = max(best, sum(p for (b, c), p in probs.items() if t_stat(b, c, n, delta0) >= t_obs - 1e-12))
     return min(1.0, best + gamma)
 
 
