@@ -173,11 +173,52 @@ def generate_phase(model: Path, out: Path, engine: str, concurrency: int, max_ne
         seconds = time.perf_counter() - start
         tokenizer = lm.processor.tokenizer
         tokens = sum(len(tokenizer(a[0], add_special_tokens=False)["input_ids"]) for a in answers)
-        record.update(seconds=round(seconds, 2), tokens=tokens, tokens_per_s=round(tokens / seconds, 1))
+        record.update(seconds=round(seconds, 2), tokens=tokens, tokens_per_s=round(tokens / seconds, 1),
+                      device_memory_used_gib=_device_memory_used_gib())
         lm.close()
     except Exception as exc:  # recorded (e.g. out of memory at 256 in one hf batch, vllm not installed)
         record["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     out.write_text(json.dumps(record, indent=2))
+
+
+def _device_memory_used_gib() -> float | None:
+    """GPU memory in use on the device now (vLLM's engine runs in its own process, so this process's
+    allocator statistics would miss it): weights + KV cache + activations of either engine."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info()
+    return round((total - free) / 2**30, 1)
+
+
+# CUB-200-2011 at the paper's settings (configs/paper/cub200.yaml): the work of one iteration
+CUB = {"train_images": 5994, "test_images": 5794, "describe": 3 * 10, "describe_tokens": 256, "rewrite": 8, "rewrite_tokens": 128,
+       "reject": 8 * 3, "reject_tokens": 196, "eval_tokens": 256, "qa_per_image": 8, "general_mix": 2, "epochs": 2}
+
+
+def extrapolate_cub(train: dict, gen: dict) -> dict | None:
+    """Hours per iteration on CUB at the paper's settings from the measured rates: generated tokens
+    at every answer's max_new_tokens (an upper bound: answers stop at EOS earlier) over the faster
+    engine's tokens/s at 256 concurrent requests, and training tokens (8 QA rows per image kept, 1:1
+    general mix, 2 epochs, each row as long as the check's rows) over training tokens/s."""
+    rates = [rec["tokens_per_s"] for key, rec in gen.items() if key.endswith("-256") and "tokens_per_s" in rec]
+    if not rates or "tokens_per_s" not in train:
+        return None
+    gen_tps, c = max(rates), CUB
+    row_tokens = train["tokens"] / train["rows"]
+    eval_tokens = c["test_images"] * c["eval_tokens"]
+    first = c["train_images"] * (c["describe"] * c["describe_tokens"] + c["rewrite"] * c["rewrite_tokens"]) + eval_tokens
+    later = c["train_images"] * c["reject"] * c["reject_tokens"] + eval_tokens
+    train_tokens = c["train_images"] * c["qa_per_image"] * c["general_mix"] * c["epochs"] * row_tokens
+    train_h = train_tokens / train["tokens_per_s"] / 3600
+    return {
+        "generation_tokens_per_s_used": gen_tps, "train_tokens_per_row": round(row_tokens, 1),
+        "iteration_1": {"generate_h": round(first / gen_tps / 3600, 2), "train_h": round(train_h, 2),
+                        "total_h": round(first / gen_tps / 3600 + train_h, 2)},
+        "iteration_2_plus": {"generate_h": round(later / gen_tps / 3600, 2), "train_h": round(train_h, 2),
+                             "total_h": round(later / gen_tps / 3600 + train_h, 2)},
+    }
 
 
 def report(folder: Path) -> None:
@@ -194,14 +235,17 @@ def report(folder: Path) -> None:
         hf, vl = gen.get(f"gen-hf-{c}", {}), gen.get(f"gen-vllm-{c}", {})
         if "tokens_per_s" in hf and "tokens_per_s" in vl:
             ratios[c] = round(vl["tokens_per_s"] / hf["tokens_per_s"], 1)
-    summary = {"train": train, "generate": gen, "vllm_over_hf": ratios}
+    cub = extrapolate_cub(train, gen)
+    summary = {"train": train, "generate": gen, "vllm_over_hf": ratios, "cub_hours_per_iteration": cub}
     (folder / "gpu_check.json").write_text(json.dumps(summary, indent=2))
     mfu = f"{100 * train['mfu']:.1f}%" if train.get("mfu") is not None else "n/a"
+    cub_text = f"{cub['iteration_1']['total_h']} / {cub['iteration_2_plus']['total_h']}" if cub else "n/a"
     line = (
         f"| {time.strftime('%Y-%m-%d')} | {train.get('device', '?')} | LLaVA-1.5-7B shape, random init, bf16 | "
         f"LoRA r=128 train: {train.get('tokens_per_s', 'n/a')} tok/s, MFU(6N) {mfu} | "
         f"generate tok/s hf/vllm @32: {tps('gen-hf-32')}/{tps('gen-vllm-32')}, @256: {tps('gen-hf-256')}/{tps('gen-vllm-256')} | "
-        f"vllm/hf: {ratios or 'n/a'} |"
+        f"vllm/hf: {ratios or 'n/a'} | peak train memory {train.get('max_memory_gib', 'n/a')} GiB | "
+        f"CUB h/iteration (1st / later): {cub_text} |"
     )
     (folder / "benchmarks_line.md").write_text(line + "\n")
     print(json.dumps(summary, indent=2))
