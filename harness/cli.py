@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-method": ("selfsynth.commands.new_method", "scaffold a method as an installable plugin package (runner, entry point, toy-world test)"),
     "reproduce": ("selfsynth.commands.reproduce", "regenerate a paper table from an experiment file: run missing cells, write tables and plots (--dry-run: plan and cost)"),
     "regress": ("selfsynth.commands.regress", "gate a checkpoint: paired accuracy comparison with a baseline evaluation; exit 1 on regression"),
+    "claims": ("selfsynth.commands.claims", "the paper's claims checked over stored runs: paired intervals (seeds, then images) and verdicts"),
     "export-lmms": ("selfsynth.commands.export_lmms", "write a task as a local lmms-eval task (JSONL + YAML) for --include_path"),
     "judge": ("selfsynth.commands.judge", "EE, CS (judge) and FS (reference-LM perplexity) of an evaluation folder's answers"),
     "general-data": ("selfsynth.commands.general_data", "convert LLaVA-Instruct conversations (complex_reasoning_77k.json) into the general rows mixed 1:1 into training"),
