@@ -29,6 +29,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/selfsynth reproduce experiments/toy/demo.yaml
 	$(BIN)/selfsynth report runs/toy
+	$(BIN)/selfsynth claims --out runs/toy
 
 bench: $(STAMP)
 	@for f in $(filter-out benchmarks/bench_vllm.py,$(wildcard benchmarks/bench_*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
