@@ -21,7 +21,9 @@ How a runner composes them (``lm`` from ``selfsynth.models.load_model``, ``cache
 
 Methods: ``ours`` = the above; ``lge`` = ``rewrite_answers`` with
 ``class_concepts_per_image(train, concepts)`` and ``rejection_sample(mode="label")``;
-``no_filter`` = ``ours`` with ``rejection_sample(mode="random")``.
+``no_filter`` = ``rewrite_answers`` with ``random_concepts_per_image`` (a random subset of the
+class concepts, the size step 2 keeps; ``synth.no_filter_concepts selected`` uses the selection)
+and ``rejection_sample(mode="random")``.
 
 Names are imported lazily so ``import harness.synth`` stays light.
 """
@@ -43,6 +45,7 @@ _EXPORTS = {
     "concept_precision": "selfsynth.metrics.concepts",
     "select_image_concepts": "selfsynth.synth.select",
     "class_concepts_per_image": "selfsynth.synth.select",
+    "random_concepts_per_image": "selfsynth.synth.select",
     "rewrite_answers": "selfsynth.synth.rewrite",
     "rewrite_prompt": "selfsynth.synth.rewrite",
     "rejection_sample": "selfsynth.synth.reject",

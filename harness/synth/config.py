@@ -57,6 +57,13 @@ class SynthConfig:
     )
 
     label_match: Literal["ours", "paper"] = field(
+    # the Table 12 ablation (method no_filter)
+    no_filter_concepts: Literal["random", "selected"] = field(
+        "random", help="no_filter, iteration 1: hidden-context concepts per image — random (a seeded random subset of its class "
+        "concepts, as many as step 2 keeps for it: the ablation drops the information-bottleneck filter too) or selected "
+        "(step 2's selection, as ours; only the later rejection filter is dropped)"
+    )
+
         "ours", help="keep rules of steps 3 and ≥ 2, 'the answer contains the label': ours (digit-preserving whole-word match with aliases, selfsynth.tasks.labels.match) or paper (the published lowercase containment, selfsynth.tasks.labels.paper_match)"
     )
     batch_size: int = field(16, help="generation batch size of the synthesis steps", ge=1)

@@ -4,7 +4,8 @@
 score of every class concept, threshold, whether the min-keep rule filled the selection, and the
 precision against ``visible_concepts`` when the sample carries ground truth) and
 ``select.stats.json``. ``class_concepts_per_image`` is the no-selection variant the ``lge``
-baseline uses (every class concept for every image).
+baseline uses (every class concept for every image); ``random_concepts_per_image`` is the one the
+``no_filter`` ablation uses (a seeded random subset of the class concepts, as many as step 2 kept).
 """
 from __future__ import annotations
 
@@ -116,3 +117,21 @@ def class_concepts_per_image(samples: Sequence[Sample], concepts: Mapping[str, S
     """Every image gets all of its class's concepts (the ``lge`` baseline: no selection)."""
     by_class = _concepts_of(concepts)
     return {s.id: list(by_class.get(s.label, [])) for s in samples}
+
+
+def random_concepts_per_image(
+    samples: Sequence[Sample], concepts: Mapping[str, Sequence[str]] | object, sizes: Mapping[str, int], seed: int,
+) -> dict[str, list[str]]:
+    """Per image, ``sizes[id]`` of its class's concepts drawn uniformly without replacement (all of
+    them when the class has fewer). Seeded per image (``image_rng``), so an image's draw does not
+    depend on the other images. The ``no_filter`` ablation: step 2's information-bottleneck filter
+    replaced by chance at the same size, so only the choice of concepts differs from ``ours``."""
+    from selfsynth.synth.stage import image_rng
+
+    by_class = _concepts_of(concepts)
+    out = {}
+    for sample in samples:
+        pool = list(by_class.get(sample.label, []))
+        k = min(int(sizes.get(sample.id, 0)), len(pool))
+        out[sample.id] = image_rng(seed, "no_filter_concepts", sample.id).sample(pool, k)
+    return out
