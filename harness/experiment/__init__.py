@@ -1,0 +1,62 @@
+"""Experiments as files: one YAML names the tasks, methods, seeds, judge, benchmarks and tables of
+a paper table; ``reproduce`` expands it into cells (task × method × seed), runs the cells that are
+not finished, then writes the tables and plots.
+
+- ``spec``: the experiment file's schema and ``load_experiment`` (every cell's resolved
+  ``RunConfig``, written to ``<out>/cells/<cell>.yaml`` and runnable by hand with
+  ``selfsynth run --config``);
+- ``cells``: each cell's state in the run store, the extra evaluations and the tables;
+- ``cost``: the ``--dry-run`` plan and estimate;
+- ``launch``: running the unfinished cells (in process, local processes, submitit / Slurm).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from selfsynth.errors import UserError
+from selfsynth.experiment.cells import (
+    EXPERIMENT_RECORD, cell_done, cell_results_path, check_unchanged, missing_inputs, run_extras,
+    selection_path, write_cell_files, write_tables,
+)
+from selfsynth.experiment.cost import estimate_cell, format_plan, plan, split_sizes
+from selfsynth.experiment.launch import Launcher, LauncherKind, lanes, make_launcher, run_cells, run_lane
+from selfsynth.experiment.spec import (
+    Cell, CostSettings, Experiment, ExperimentConfig, SlurmSettings, TaskEntry, TransferEntry,
+    load_experiment, with_cells,
+)
+
+__all__ = [
+    "EXPERIMENT_RECORD", "Cell", "CostSettings", "Experiment", "ExperimentConfig", "Launcher", "LauncherKind",
+    "SlurmSettings", "TaskEntry", "TransferEntry", "cell_done", "cell_results_path", "check_unchanged",
+    "dry_run", "estimate_cell", "format_plan", "lanes", "load_experiment", "make_launcher", "missing_inputs",
+    "plan", "reproduce", "run_cells", "run_extras", "run_lane", "selection_path", "split_sizes", "with_cells",
+    "write_cell_files", "write_tables",
+]
+
+
+def reproduce(path: str | Path, out: str | None = None, launcher: LauncherKind = "local", jobs: int = 1,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run what is missing of an experiment, then write its tables and plots. Returns
+    {experiment, outcomes, tables (markdown), files, failed}."""
+    progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    experiment = load_experiment(path, out)
+    missing = missing_inputs(experiment)
+    if missing:
+        raise UserError(f"{path}: {len(missing)} input(s) missing; first: {missing[0]} (see `selfsynth reproduce {path} --dry-run`)")
+    check_unchanged(experiment)
+    outcomes = run_cells(experiment, launcher, jobs, progress)
+    failed = [o for o in outcomes if not o["ok"]]
+    for outcome in failed:
+        progress(f"FAILED {outcome['cell']}: {outcome.get('error', '')} (log: {outcome.get('log')})")
+    run_extras(experiment, progress)
+    tables, files = write_tables(experiment)
+    return {"experiment": experiment.config.name, "outcomes": outcomes, "failed": failed,
+            "tables": tables, "files": [str(f) for f in files], "folder": str(experiment.folder)}
+
+
+def dry_run(path: str | Path, out: str | None = None) -> tuple[dict[str, Any], str]:
+    experiment = load_experiment(path, out)
+    report = plan(experiment)
+    return report, format_plan(report)
