@@ -157,39 +157,87 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     return count
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+# -- reading user files ---------------------------------------------------------------------------
+# Every file a user hands us goes through ``read_user_text`` (or ``iter_jsonl``/``open_user_image``):
+# a missing file, binary junk, a file far too large, bytes that are not UTF-8 or the wrong top-level
+# type are one UserError line naming the file and what it should hold, never a traceback.
+MAX_TEXT_BYTES = 512 * 1024 * 1024  # a config, concepts or label file this large is not one
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
-    """(line number, row) of each non-blank line of a JSON-lines file, streamed; a line that is
-    not JSON is a user error naming file and line."""
+def _where(path: Path, flag: str) -> str:
+    return f"{flag} {path}" if flag else str(path)
+
+
+def read_user_text(path: str | os.PathLike, what: str, flag: str = "", max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The text of a user's file, decoded as UTF-8 (a leading byte-order mark dropped)."""
     from selfsynth.errors import UserError
 
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(_decoded_lines(handle, path), 1):
-            line = line.strip()
+    path = Path(path)
+    where = _where(path, flag)
+    if not path.is_file():
+        raise UserError(f"{where}: {'is a folder' if path.is_dir() else 'not found'} (expected {what})")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UserError(f"{where}: {size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} MiB a file of {what} may have")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{where}: cannot read it ({exc.strerror or exc}); expected {what}") from None
+    return decode_user_bytes(data, where, what)
+
+
+def decode_user_bytes(data: bytes, where: str, what: str) -> str:
+    from selfsynth.errors import UserError
+
+    if b"\x00" in data[:65536]:
+        raise UserError(f"{where}: binary data (NUL bytes), not text; expected {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{where}: not UTF-8 text (byte {exc.start}); expected {what}; re-save it as UTF-8") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON", flag: str = "") -> Any:
+    """The JSON value in a file; unreadable or invalid JSON is a user error naming the file."""
+    from selfsynth.errors import UserError
+
+    text = read_user_text(path, what, flag)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{_where(Path(path), flag)}: not valid JSON ({exc.msg} at line {exc.lineno}); expected {what}") from None
+    except RecursionError:
+        raise UserError(f"{_where(Path(path), flag)}: JSON nested too deeply; expected {what}") from None
+
+
+def iter_jsonl(path: str | os.PathLike, what: str = "one JSON object per line", flag: str = "") -> Iterator[tuple[int, Any]]:
+    """(line number, row) of each non-blank line of a JSON-lines file, streamed; a line that is
+    not a JSON object, binary junk or bytes that are not UTF-8 are a user error naming file and line."""
+    from selfsynth.errors import UserError
+
+    path = Path(path)
+    where = _where(path, flag)
+    if not path.is_file():
+        raise UserError(f"{where}: {'is a folder' if path.is_dir() else 'not found'} (expected {what})")
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = decode_user_bytes(raw, f"{where}:{lineno}", what).strip()
             if not line:
                 continue
             try:
-                yield lineno, json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
+                raise UserError(f"{where}:{lineno}: not valid JSON ({exc.msg}); expected {what}") from None
+            except RecursionError:
+                raise UserError(f"{where}:{lineno}: JSON nested too deeply; expected {what}") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{where}:{lineno}: a JSON {type(row).__name__}, expected {what}")
+            yield lineno, row
 
 
-def _decoded_lines(handle, path) -> Iterator[str]:
-    from selfsynth.errors import UserError
-
-    try:
-        yield from handle
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text; expected one JSON object per line") from None
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Rows of a JSON-lines file; a line that is not JSON is a user error naming file and line."""
-    return [row for _, row in iter_jsonl(path)]
+def read_jsonl(path: str | os.PathLike, what: str = "one JSON object per line", flag: str = "") -> list[dict]:
+    """Rows of a JSON-lines file; a line that is not a JSON object is a user error naming file and line."""
+    return [row for _, row in iter_jsonl(path, what, flag)]
 
 
 def read_mapping(path: str | os.PathLike, what: str, flag: str = "") -> dict[str, Any]:
@@ -201,23 +249,145 @@ def read_mapping(path: str | os.PathLike, what: str, flag: str = "") -> dict[str
     from selfsynth.errors import UserError
 
     path = Path(path)
-    where = f"{flag} {path}" if flag else str(path)
-    if not path.is_file():
-        raise UserError(f"{where}: not found (expected {what})")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}); expected {what}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{where}: invalid YAML{at}; expected {what}") from None
-    if data is None and path.suffix != ".json":
-        return {}
+    where = _where(path, flag)
+    if path.suffix == ".json":
+        data = read_json(path, what, flag)
+    else:
+        text = read_user_text(path, what, flag)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise UserError(f"{where}: invalid YAML{at}; expected {what}") from None
+        except (RecursionError, ValueError, TypeError):  # YAML that parses to something Python cannot hold
+            raise UserError(f"{where}: YAML that cannot be read as data; expected {what}") from None
+        if data is None:
+            return {}
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected {what}, got {type(data).__name__}")
     return data
+
+
+def read_csv_rows(path: str | os.PathLike, what: str, flag: str = "", delimiter: str | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV (or TSV) file with a header line, as dicts; the delimiter is sniffed from the
+    header when not given. A file without a header or with binary junk is a user error."""
+    import csv
+    import io as _io
+
+    from selfsynth.errors import UserError
+
+    text = read_user_text(path, what, flag)
+    where = _where(Path(path), flag)
+    header = text.split("\n", 1)[0]
+    if not header.strip():
+        raise UserError(f"{where}: empty or without a header line; expected {what}")
+    if delimiter is None:
+        delimiter = "\t" if "\t" in header else ";" if header.count(";") > header.count(",") else ","
+    try:
+        return [dict(row) for row in csv.DictReader(_io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise UserError(f"{where}: not valid CSV ({exc}); expected {what}") from None
+
+
+def open_user_image(path: str | os.PathLike, what: str = "an image", flag: str = ""):
+    """The image at ``path``, fully decoded (a truncated or non-image file fails here, not later)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from selfsynth.errors import UserError
+
+    where = _where(Path(path), flag)
+    if not Path(path).is_file():
+        raise UserError(f"{where}: not found (expected {what})")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"{where}: not a readable image ({type(exc).__name__}); expected {what}") from None
+
+
+# -- output folders -------------------------------------------------------------------------------
+# A folder selfsynth writes into carries this marker (what made it, and for the commands that clean
+# up after themselves, which files they wrote): a command never clears or overwrites a folder
+# without it, and never removes a file it did not list there.
+OWNER_MARKER = ".selfsynth-output.json"
+
+
+def _marker(folder: Path) -> dict[str, Any] | None:
+    path = folder / OWNER_MARKER
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
+
+
+def output_owner(path: str | os.PathLike) -> tuple[Path, str] | None:
+    """(folder, kind) of the nearest folder at or above ``path`` that selfsynth made, or None."""
+    path = Path(path).absolute()
+    for folder in (path, *path.parents):
+        found = _marker(folder)
+        if found is not None:
+            return folder, found["kind"]
+    return None
+
+
+def claim_output_dir(path: str | os.PathLike, kind: str, flag: str = "--out", accept: Iterable[str] = (),
+                     adopt: Iterable[str] = ()) -> Path:
+    """Make ``path`` an output folder of ``kind`` and return it: a new or empty folder gets the
+    marker; a folder carrying our marker of ``kind`` (or of a kind in ``accept``), or lying inside
+    such a folder, is reused; a folder holding a file for every glob pattern in ``adopt`` (what a
+    version of selfsynth before the marker left there) is marked and reused. Anything else is a user error:
+    selfsynth does not write into a folder it did not make."""
+    from selfsynth.errors import UserError
+
+    path = Path(path)
+    where = _where(path, flag)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{where}: exists and is not a folder")
+    kinds = {kind, *accept}
+    owner = output_owner(path)
+    here = owner is not None and owner[0] == path.absolute()
+    if here and owner[1] not in kinds:
+        raise UserError(f"{where}: holds the output of another selfsynth command ({owner[1]}), not {kind}; pick another folder")
+    empty = not path.is_dir() or not any(path.iterdir())
+    # inside a run store (a run's iter_<r>/eval) or a folder of the same kind: ours by construction
+    inside = owner is not None and not here and owner[1] in kinds | {"run"}
+    adopt = list(adopt)
+    if not (here or inside or empty or (adopt and all(any(path.glob(name)) for name in adopt))):
+        raise UserError(f"{where}: not empty and not made by selfsynth (no {OWNER_MARKER} in it); pass a new or empty "
+                        "folder: selfsynth does not clear or overwrite a folder it did not make")
+    path.mkdir(parents=True, exist_ok=True)
+    if not here and (empty or not inside):
+        write_json(path / OWNER_MARKER, {"kind": kind, "made_by": "selfsynth"})
+    return path
+
+
+def owned_files(folder: str | os.PathLike) -> set[str]:
+    """The files (relative paths) recorded in ``folder``'s marker as written by its command."""
+    found = _marker(Path(folder)) or {}
+    return {str(name) for name in found.get("files", []) if isinstance(name, str)}
+
+
+def record_owned_files(folder: str | os.PathLike, written: Iterable[str | os.PathLike]) -> list[Path]:
+    """Record ``written`` (paths inside ``folder``) as this command's files and delete the files the
+    previous write recorded that this one did not write again (an earlier, larger report's chunks);
+    nothing that was never recorded is touched. Returns what was removed."""
+    folder = Path(folder)
+    found = _marker(folder) or {"kind": "unknown", "made_by": "selfsynth"}
+    names = sorted({Path(os.path.relpath(Path(p), folder)).as_posix() for p in written})
+    removed = []
+    for stale in sorted(owned_files(folder) - set(names)):
+        target = folder / stale
+        if ".." in Path(stale).parts or not target.is_file():
+            continue
+        target.unlink()
+        removed.append(target)
+    write_json(folder / OWNER_MARKER, {**found, "files": names})
+    return removed
 
 
 def _json_default(obj: Any) -> Any:

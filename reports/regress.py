@@ -254,3 +254,18 @@ def _classes_dropped(labels: list[str], base_hits: np.ndarray, cand_hits: np.nda
             rows.append({"label": str(name), "n": int(n), "baseline": b / n, "candidate": c / n, "delta": (c - b) / n})
     rows.sort(key=lambda row: (row["delta"], row["label"]))
     return rows
+
+
+def stored_decision(report: dict[str, Any], base: Evaluation, cand: Evaluation) -> dict[str, Any]:
+    """``report`` as ``selfsynth regress --out FILE`` stores it: what the decision rested on kept
+    with it, so reading it later never depends on the folders' current contents or the current
+    directory: both folders as absolute paths, and the ids of the samples the candidate lost and
+    gained on the gated metric at decision time."""
+    field = METRIC_FIELDS[report["metric"]]
+    cand_hit = dict(zip(cand.ids, cand.hits[field].tolist()))
+    base_hit = dict(zip(base.ids, base.hits[field].tolist()))
+    stored = {**report, "baseline": {**report["baseline"], "folder": str(base.folder.resolve())},
+              "candidate": {**report["candidate"], "folder": str(cand.folder.resolve())}}
+    stored["lost_ids"] = [i for i in base.ids if base_hit[i] and not cand_hit.get(i, False)]
+    stored["gained_ids"] = [i for i in base.ids if not base_hit[i] and cand_hit.get(i, False)]
+    return stored

@@ -61,7 +61,7 @@ def ham_missing_column(tmp):
 def toy_jsonl_non_utf8(tmp):
     split = _toy(tmp) / "test.jsonl"
     split.write_bytes(b"\xff" + split.read_bytes())
-    return ["data", "--task", "toy", "--root", str(tmp / "toy")], "test.jsonl: not UTF-8 text"
+    return ["data", "--task", "toy", "--root", str(tmp / "toy")], "test.jsonl:1: not UTF-8 text"
 
 
 def toy_jsonl_truncated(tmp):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from selfsynth.cli import main
+from selfsynth.io import OWNER_MARKER
 from selfsynth.reports.tables import build_table, load_store, render
 
 SQRT2 = math.sqrt(2)
@@ -205,7 +206,7 @@ def test_cli_formats_plots_and_errors(runs, tmp_path, capsys):
     assert "\\toprule" in capsys.readouterr().out
     plots = tmp_path / "figures"
     assert main(["table", "1", "--out", str(runs), "--plots", "--plots-dir", str(plots)]) == 0
-    names = {p.name for p in plots.iterdir()}
+    names = {p.name for p in plots.iterdir() if p.name != OWNER_MARKER}
     assert names == {f"{stem}.{ext}" for stem in ("accuracy_toy", "cs_toy", "concept_precision") for ext in ("png", "svg")}
     assert (plots / "accuracy_toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (plots / "accuracy_toy.svg").read_text()

@@ -36,18 +36,21 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.io import write_json
-    from selfsynth.reports.regress import compare, is_evaluation_folder, load_evaluation
+    from selfsynth.io import claim_output_dir, write_json
+    from selfsynth.reports.regress import compare, is_evaluation_folder, load_evaluation, stored_decision
 
     baseline = load_evaluation(args.baseline)
     candidate_dir = args.candidate
     if not is_evaluation_folder(args.candidate):
-        from selfsynth.api import evaluate_like
+        from selfsynth.api import EVAL_FILES, evaluate_like
 
+        if args.candidate_out:  # an earlier evaluation of ours is replaced; any other folder is refused
+            claim_output_dir(args.candidate_out, "eval", flag="--candidate-out", adopt=EVAL_FILES)
         _, candidate_dir = evaluate_like(baseline.folder, args.candidate, out=args.candidate_out, batch_size=args.batch_size)
-    report = compare(baseline, load_evaluation(candidate_dir), args.metric, args.max_drop, args.alpha)
+    candidate = load_evaluation(candidate_dir)
+    report = compare(baseline, candidate, args.metric, args.max_drop, args.alpha)
     if args.out:
-        write_json(args.out, report)
+        write_json(args.out, stored_decision(report, baseline, candidate))
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

@@ -33,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
         if report["missing"]:
             raise UserError(f"{args.experiment}: {len(report['missing'])} input(s) missing (listed above)")
         return 0
+    from selfsynth.api import RUN_STORE_FILES
+    from selfsynth.experiment import load_experiment
+    from selfsynth.io import claim_output_dir
+
+    # the experiment's run store is ours or new, before any cell file is written into it
+    claim_output_dir(load_experiment(args.experiment, args.out).out, "run", adopt=RUN_STORE_FILES)
     outcome = reproduce(args.experiment, args.out, launcher=args.launcher, jobs=args.jobs)
     if args.json:
         print(json.dumps(outcome, indent=2))

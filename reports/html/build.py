@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from selfsynth.errors import UserError
-from selfsynth.io import read_jsonl, read_mapping, write_text
+from selfsynth.io import claim_output_dir, read_jsonl, read_mapping, record_owned_files, write_text
 from selfsynth.reports.html.collect import RunFolder, load_run_folder, test_split_images
 from selfsynth.reports.html.thumbs import thumbnail_name, write_thumbnails
 
@@ -232,7 +231,7 @@ def _series(folder: RunFolder) -> list[dict[str, Any]]:
     return list(plots.values())
 
 
-def _plot_files(store: Any, target: Path) -> list[dict[str, str]]:
+def _plot_files(store: Any, target: Path, written: list[Path]) -> list[dict[str, str]]:
     """The figures of ``selfsynth.reports.plots`` (SVG: sharp on screen and on paper)."""
     try:
         from selfsynth.reports import plots
@@ -241,10 +240,11 @@ def _plot_files(store: Any, target: Path) -> list[dict[str, str]]:
     write_plots = getattr(plots, "write_plots", None)
     if store is None or write_plots is None:
         return []
-    if target.exists():
-        shutil.rmtree(target)
-    written = [Path(p) for p in write_plots(store, target)]
-    return [{"title": p.stem.replace("_", " "), "file": f"plots/{p.name}"} for p in written if p.suffix == ".svg"]
+    # the figures go into the report's own plots/ (claimed with it); files there that an earlier
+    # report wrote and this one does not are removed with the report's other stale files
+    figures = [Path(p) for p in write_plots(store, target)]
+    written.extend(figures)
+    return [{"title": p.stem.replace("_", " "), "file": f"plots/{p.name}"} for p in figures if p.suffix == ".svg"]
 
 
 # -- regression ----------------------------------------------------------------------------------
@@ -259,20 +259,34 @@ def _regressions(paths: Sequence[str | Path], folder: RunFolder) -> list[dict[st
         sides = {}
         hits: dict[str, dict[str, bool]] = {}
         for side in ("baseline", "candidate"):
-            where = Path(str(report[side].get("folder", "")))
-            sides[side] = by_folder.get(where.resolve()) if where.parts else None
-            records = where / "records.jsonl"
-            if records.is_file():
+            where = _stored_folder(path, report[side].get("folder"))
+            sides[side] = by_folder.get(where.resolve()) if where is not None else None
+            records = where / "records.jsonl" if where is not None else None
+            if "lost_ids" not in report and records is not None and records.is_file():
                 field = METRIC_FIELDS.get(report["metric"], "match")
                 hits[side] = {str(r["id"]): bool(r.get(field)) for r in read_jsonl(records)}
         lost = gained = None
-        if len(hits) == 2:
+        if "lost_ids" in report:  # what the decision rested on, stored with it
+            lost, gained = [str(i) for i in report["lost_ids"]], [str(i) for i in report.get("gained_ids", [])]
+        elif len(hits) == 2:  # a file written before the ids were stored: recounted from the folders now
             base, cand = hits["baseline"], hits["candidate"]
             lost = [i for i in base if base[i] and not cand.get(i, False)]
             gained = [i for i in base if not base[i] and cand.get(i, False)]
         pages.append({"file": str(path), "report": report, "baseline_column": sides["baseline"], "candidate_column": sides["candidate"],
                       "task": report.get("task"), "lost": lost, "gained": gained})
     return pages
+
+
+def _stored_folder(regress_file: Path, folder: Any) -> Path | None:
+    """A folder named in a regress.json: absolute as written since the ids are stored; a relative
+    one (older files) is read relative to the file, then to the current directory."""
+    if not folder:
+        return None
+    where = Path(str(folder))
+    if where.is_absolute():
+        return where
+    beside = regress_file.parent / where
+    return beside if beside.exists() else where
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -292,12 +306,15 @@ def build_report(out: str | Path, html_dir: str | Path | None = None, experiment
     started = time.time()
     folder = load_run_folder(out, experiment, judge)
     target = Path(html_dir) if html_dir is not None else default_report_dir(out, experiment)
-    if target.exists() and not target.is_dir():
-        raise UserError(f"--html {target}: exists and is not a folder")
+    # a folder this command did not make is refused, never cleared (a user's --html may hold their data)
+    claim_output_dir(target, "report", flag="--html", adopt=("index.html", "data/meta.js"))
     data_dir, thumbs_dir = target / "data", target / "thumbs"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)  # chunks of an earlier, larger report must not linger
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(path: Path, text: str) -> None:
+        write_text(path, text)
+        written.append(path)
 
     store = _store(folder)
     samples, images = _samples(folder)
@@ -338,13 +355,13 @@ def build_report(out: str | Path, html_dir: str | Path | None = None, experiment
         synth_index["thumb"] = ["" if name in failed else name for name in synth_index["thumb"]]
 
     for number, chunk in _chunks(samples, SAMPLES_PER_CHUNK):
-        write_text(data_dir / f"samples_{number:05d}.js", _script(f"samples:{number}", [
+        write(data_dir / f"samples_{number:05d}.js", _script(f"samples:{number}", [
             {"cells": s["cells"], "concepts": s["concepts"], "question": s["question"]} for s in chunk]))
     for number, chunk in _chunks(train, TRAIN_IMAGES_PER_CHUNK):
-        write_text(data_dir / f"synth_{number:05d}.js", _script(f"synth:{number}", [
+        write(data_dir / f"synth_{number:05d}.js", _script(f"synth:{number}", [
             {"shared": t["shared"], "steps": t["steps"]} for t in chunk]))
-    write_text(data_dir / "index.js", _script("index", index))
-    write_text(data_dir / "synth_index.js", _script("synth_index", synth_index))
+    write(data_dir / "index.js", _script("index", index))
+    write(data_dir / "synth_index.js", _script("synth_index", synth_index))
 
     describe_prompts = {}
     for shared in folder.shared:
@@ -367,14 +384,17 @@ def build_report(out: str | Path, html_dir: str | Path | None = None, experiment
         "samples": len(samples), "train_images": len(train),
         "images_found": {t: bool(v) for t, v in images.items()},
         "evaluations": _evaluations_table(folder), "tables": _store_tables(folder, store), "series": _series(folder),
-        "plots": _plot_files(store, target / "plots"),
+        "plots": _plot_files(store, target / "plots", written),
         "describe_prompts": describe_prompts,
         "regressions": _regressions(regress, folder),
     }
-    write_text(data_dir / "meta.js", _script("meta", meta))
+    write(data_dir / "meta.js", _script("meta", meta))
     for name in STATIC_FILES:  # index.html last: a report that opens is a finished one
         if name != "index.html":
-            write_text(target / name, resources.files("selfsynth.reports.html").joinpath(name).read_text(encoding="utf-8"))
+            write(target / name, resources.files("selfsynth.reports.html").joinpath(name).read_text(encoding="utf-8"))
+    written.append(target / "index.html")
+    # chunks of an earlier, larger report must not linger: only files a report recorded are removed
+    record_owned_files(target, written)
     write_text(target / "index.html", resources.files("selfsynth.reports.html").joinpath("index.html").read_text(encoding="utf-8"))
     return ReportSummary(target / "index.html", len(samples), len(keys), len(train), len(set(n for _, n in thumb_jobs)), len(failed),
                          round(time.time() - started, 2))
