@@ -43,6 +43,7 @@ class FakeOpenAI(LoopbackChat):
     """A loopback /v1/chat/completions server with canned grades, chosen by markers in the answer:
     "because" → explanation 1, consistency 3; "GARBLE" → a reply that is not JSON; "THROTTLE" →
     429 on its first request; "BROKEN" → 503 on every request; "DENY" → 401 echoing the key;
+    "LONG" → a reply cut at max_tokens (finish_reason "length") unless max_tokens is above 256;
     else explanation 0, consistency 0."""
 
     def __init__(self):
@@ -61,6 +62,13 @@ class FakeOpenAI(LoopbackChat):
                 self._throttled.add(answer)
             if first:
                 return 429, {"error": {"message": "slow down", "type": "rate_limit"}}, {"Retry-After": "0"}
+        if "LONG" in answer:
+            full = json.dumps({"rationale": "a long rationale " * 40, "explanation": 1, "consistency": 4})
+            if body["max_tokens"] <= 256:
+                reply = completion(full[:200], body["model"] + "-served", prompt_tokens=100, completion_tokens=256)
+                reply["choices"][0]["finish_reason"] = "length"
+                return 200, reply, {}
+            return 200, completion(full, body["model"] + "-served", prompt_tokens=100, completion_tokens=300), {}
         if "GARBLE" in answer:
             content = "The answer looks reasonable to me."
         elif "because" in answer:
@@ -108,10 +116,13 @@ def test_openai_judge_retries_counts_parse_failures_and_caches(tmp_path, monkeyp
         assert by_id["a"].detail["served_model"] == "grader-1-served"
 
         usage = judge.usage_summary()
-        # 4 answers sent (the empty one and the one without concepts are not), + 1 retry of the 429
-        assert (usage["requests"], usage["retries"], usage["new_results"], usage["cache_hits"]) == (5, 1, 4, 0)
-        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (400, 80)
-        assert usage["cost_usd"] == pytest.approx((400 * 2.5 + 80 * 10.0) / 1e6)
+        # 4 answers sent (the empty one and the one without concepts are not), + 1 retry of the 429,
+        # + the unparseable reply asked once more (with a 4x token limit)
+        assert (usage["requests"], usage["retries"], usage["new_results"], usage["cache_hits"], usage["reasked"]) == (6, 1, 4, 0, 1)
+        assert server.requests[-1]["body"]["max_tokens"] == 4 * server.requests[0]["body"]["max_tokens"]
+        assert by_id["c"].detail["reasked"] is True
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (500, 100)
+        assert usage["cost_usd"] == pytest.approx((500 * 2.5 + 100 * 10.0) / 1e6)
         summary = summarize(verdicts)
         assert (summary["n"], summary["n_ee"], summary["parse_failures"], summary["empty_answers"], summary["no_concepts"]) == (6, 4, 1, 1, 1)
         assert summary["ee"] == pytest.approx(2 / 4) and summary["cs"] == pytest.approx(1.5 / 4)
@@ -121,14 +132,35 @@ def test_openai_judge_retries_counts_parse_failures_and_caches(tmp_path, monkeyp
         assert sent["body"]["temperature"] == 0.0 and sent["body"]["model"] == "grader-1"
         assert sent["body"]["response_format"]["type"] == "json_schema"
 
-        # a re-run is served from the cache: the server sees nothing, the parse failure stays counted
+        # a re-run is served from the cache, except the reply that never parsed: it was not cached
+        # as final, so it is asked again (and re-asked), and still counted as a parse failure
         before = len(server.requests)
         again = OpenAIJudge(_openai_config(url), cache).judge(_items(), JudgeContext())
-        assert len(server.requests) == before
+        assert len(server.requests) == before + 2
+        assert [r["body"]["messages"][1]["content"].count("GARBLE") for r in server.requests[before:]] == [1, 1]
         assert [(v.ee, v.cs, v.status) for v in again] == [(v.ee, v.cs, v.status) for v in verdicts]
-        assert all(v.cached for v in again[:4])
+        assert [v.cached for v in again[:4]] == [True, True, False, True]
         assert summarize(again)["parse_failures"] == 1
-        assert summarize(again)["records_prompt_tokens"] == 400  # what the cached judgments cost
+        assert summarize(again)["records_prompt_tokens"] == 400  # the three cached judgments + the new unparsed one
+
+
+def test_a_reply_cut_at_max_tokens_is_reasked_with_room_and_cached_only_when_it_parses(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    cache = ResponseCache(tmp_path / "judge.sqlite")
+    long_answer = JudgeItem("g", QUESTION, "LONG: a Crimson Finch because of its red crown.", "Crimson Finch", ("red crown",))
+    server = FakeOpenAI()
+    with server as url:
+        judge = OpenAIJudge(_openai_config(url), cache)
+        [verdict] = judge.judge([long_answer])
+        # the first reply was cut (finish_reason length) and did not parse: asked again with 1024 tokens
+        assert [r["body"]["max_tokens"] for r in server.requests] == [256, 1024]
+        assert (verdict.status, verdict.ee, verdict.cs, verdict.detail["reasked"]) == ("scored", 1, 1.0, True)
+        assert judge.usage_summary()["reasked"] == 1
+        # the parsed reply is what was cached: a re-run costs nothing and scores the same
+        again = OpenAIJudge(_openai_config(url), cache)
+        [cached] = again.judge([long_answer])
+        assert len(server.requests) == 2 and cached.cached and (cached.ee, cached.cs) == (1, 1.0)
+        assert again.usage_summary()["cache_hits"] == 1
 
 
 def test_openai_judge_gives_up_after_retries_and_on_client_errors(tmp_path, monkeypatch):
@@ -256,12 +288,12 @@ def test_cli_openai_writes_results_without_the_key(tmp_path, monkeypatch, capsys
                 "--openai.backoff_initial_s", "0.01", "--json"]
         assert main(argv) == 0
         metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        assert len(server.requests) == 2  # the empty answer is not sent
+        assert len(server.requests) == 3  # the empty answer is not sent; the unparseable one is asked twice
         assert main(argv) == 0
-        assert len(server.requests) == 2  # re-run: zero calls
+        assert len(server.requests) == 5  # re-run: only the reply that never parsed is asked again
     assert (metrics["n"], metrics["parse_failures"], metrics["empty_answers"], metrics["ee"], metrics["cs"]) == (3, 1, 1, 0.5, 0.375)
     assert metrics["judge"]["prompt_hash"] == PROMPT_HASH and metrics["judge"]["rubric_version"] == RUBRIC_VERSION
-    assert metrics["judge_usage"]["requests"] == 2 and metrics["config"]["openai"]["api_key_env"] == KEY_ENV
+    assert metrics["judge_usage"]["requests"] == 3 and metrics["config"]["openai"]["api_key_env"] == KEY_ENV
     rows = [json.loads(line) for line in (evaluation / "judge_records.jsonl").read_text().splitlines()]
     assert [r["judge_status"] for r in rows] == ["scored", "parse_error", "empty_answer"]
     assert rows[0]["concepts"] == ["red crown", "short beak"] and rows[0]["prompt_hash"] == PROMPT_HASH

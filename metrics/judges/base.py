@@ -11,7 +11,10 @@ The base class owns what every judge must do the same way:
 - every other item goes through the persistent cache, keyed by (judge name and model, rubric
   version, prompt hash, judge settings, inputs), so a re-run costs zero calls. What is cached is the
   judge's *raw* result (an LLM's reply text, a proxy's similarities); turning it into a verdict
-  happens on every read, so a parse failure stays a counted parse failure on a re-run;
+  happens on every read. A raw result that does not parse is never cached as final: the item is
+  re-asked once in the same run with a larger token limit (``_reask``; a reply cut at
+  ``max_tokens`` is the usual cause), only a reply that parses is cached, and a cached one that
+  no longer parses is asked again. What still fails is a counted parse failure, never a score;
 - results are cached as each item finishes, so an interrupted run resumes where it stopped.
 
 Subclasses implement ``model_id``, ``rubric_version``, ``prompt_hash``, ``settings``, ``_run``
@@ -96,6 +99,7 @@ class Judge(abc.ABC):
         self.cache = cache
         self.cache_hits = 0
         self.new_results = 0
+        self.reasked = 0
 
     # -- what a subclass defines ---------------------------------------------------------------
     @property
@@ -129,9 +133,16 @@ class Judge(abc.ABC):
     def _verdict(self, raw: dict[str, Any], item: JudgeItem) -> Verdict:
         """Raw result → verdict; a malformed raw result is a ``PARSE_ERROR`` verdict, never a score."""
 
+    def _reask(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
+               store: Callable[[int, dict[str, Any]], None]) -> bool:
+        """Ask ``items`` again, once, with a larger token limit (their first replies did not parse),
+        handing each raw result to ``store``; False when this judge cannot (a deterministic proxy
+        would give the same result)."""
+        return False
+
     def usage_summary(self) -> dict[str, Any]:
         """Counters of the calls this judge made (requests, retries, tokens); extended by subclasses."""
-        return {"cache_hits": self.cache_hits, "new_results": self.new_results}
+        return {"cache_hits": self.cache_hits, "new_results": self.new_results, "reasked": self.reasked}
 
     # -- shared behaviour ----------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -168,11 +179,12 @@ class Judge(abc.ABC):
         missing: list[int] = []
         for index in todo:
             raw = found.get(keys[index])
-            if raw is None:
+            verdict = self._verdict(raw, items[index]) if raw is not None else None
+            if verdict is None or verdict.status == PARSE_ERROR:  # an unparseable cached reply is asked again
                 missing.append(index)
             else:
                 self.cache_hits += 1
-                verdicts[index] = self._verdict(raw, items[index])
+                verdicts[index] = verdict
                 verdicts[index].cached = True
         # the same inputs twice in one run are judged once
         sharing: dict[str, list[int]] = {}
@@ -180,17 +192,35 @@ class Judge(abc.ABC):
             sharing.setdefault(keys[index], []).append(index)
         unique = [indices[0] for indices in sharing.values()]
 
-        def store(position: int, raw: dict[str, Any]) -> None:
-            index = unique[position]
-            if self.cache is not None:
+        failed: list[int] = []  # positions in ``unique`` whose first reply did not parse
+
+        def settle(index: int, raw: dict[str, Any], reasked: bool) -> bool:
+            """Verdicts for every item sharing ``index``'s inputs; caches ``raw`` only if it parses."""
+            verdict = self._verdict(raw, items[index])
+            if verdict.status != PARSE_ERROR and self.cache is not None:
                 self.cache.put(keys[index], raw, namespace=CACHE_NAMESPACE)
-            self.new_results += 1
             for other in sharing[keys[index]]:
                 verdicts[other] = self._verdict(raw, items[other])
                 verdicts[other].cached = other != index
+                if reasked:
+                    verdicts[other].detail["reasked"] = True
+            return verdict.status != PARSE_ERROR
+
+        def store(position: int, raw: dict[str, Any]) -> None:
+            self.new_results += 1
+            if not settle(unique[position], raw, reasked=False):
+                failed.append(position)
 
         if unique:
             self._run([items[i] for i in unique], context, progress, store)
+        if failed:
+            again = [unique[p] for p in sorted(failed)]
+
+            def store_again(position: int, raw: dict[str, Any]) -> None:
+                self.reasked += 1
+                settle(again[position], raw, reasked=True)
+
+            self._reask([items[i] for i in again], context, progress, store_again)
         absent = [items[i].id for i, v in enumerate(verdicts) if v is None]
         if absent:
             raise RuntimeError(f"judge {self.name} returned no result for {len(absent)} item(s), first {absent[0]!r}")

@@ -23,6 +23,7 @@ the JSON schema and the version are hashed into ``PROMPT_HASH``, recorded with e
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -148,6 +149,9 @@ def parse_reply(text: str) -> tuple[int, float, str]:
     return explanation, consistency / CONSISTENCY_MAX, rationale if isinstance(rationale, str) else ""
 
 
+REASK_TOKEN_FACTOR = 4  # the token limit of the one re-ask of a reply that did not parse
+
+
 class OpenAIJudge(Judge):
     """LLM judge over any OpenAI-compatible endpoint; versioned, hashed rubric; cached calls"""
 
@@ -259,6 +263,17 @@ class OpenAIJudge(Judge):
             pool.shutdown(wait=True, cancel_futures=True)
         if first_error is not None:
             raise first_error
+
+    def _reask(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
+               store: Callable[[int, dict[str, Any]], None]) -> bool:
+        # a reply that did not parse was most often cut at max_tokens: once more with room to finish
+        saved = self.config
+        self.config = dataclasses.replace(saved, max_tokens=saved.max_tokens * REASK_TOKEN_FACTOR)
+        try:
+            self._run(items, context, progress, store)
+        finally:
+            self.config = saved
+        return True
 
     def _verdict(self, raw: dict[str, Any], item: JudgeItem) -> Verdict:
         usage = dict(raw.get("usage") or {})
