@@ -15,9 +15,13 @@ from typing import Any, Literal, Sequence
 
 from selfsynth import config as cfg
 from selfsynth.errors import UserError
-from selfsynth.io import remove_stale_temps
+from selfsynth.io import claim_output_dir, remove_stale_temps
 from selfsynth.tasks.base import build_task, parse_option_pairs, task_class
 from selfsynth.tasks.toy import ToyTask  # the embedded default task
+
+# what an evaluation folder written before output folders carried a marker holds (adopted as ours)
+EVAL_FILES = ("metrics.json", "records.jsonl")
+RUN_STORE_FILES = ("cache.sqlite",)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ def prepare_run(config):
 
     config = fill_defaults(config)
     task = build_task(config.task, config.root, parse_option_pairs(config.task_options))
+    # a run store is ours or new: a --out holding the user's own files is refused, not written into
+    claim_output_dir(config.out, "run", adopt=RUN_STORE_FILES)
     store = RunStore(Path(config.out), experiment=config.experiment, seed=config.seed)
     cache = ResponseCache(Path(config.out) / "cache.sqlite")
     return config, task, store, cache
@@ -269,8 +275,11 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
     samples = subset(every, config.limit, split_seed(config.seed, config.split))
     if len(samples) < len(every):
         log.warning("--limit %d: evaluating %d of %d %s samples; not a full-split number", config.limit, len(samples), len(every), config.split)
+    if config.out:  # a folder selfsynth did not make is refused before the model loads
+        claim_output_dir(config.out, "eval", adopt=EVAL_FILES)
     lm = load_model(model, adapter=config.adapter)
     out = Path(config.out) if config.out else Path("runs") / "eval" / task.name / f"{config.split}-{lm.fingerprint[:12]}"
+    claim_output_dir(out, "eval", adopt=EVAL_FILES)
     cache = ResponseCache(config.cache or out / "cache.sqlite")
     metrics = evaluate_samples(
         task, samples, lm, out, cache=cache, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,

@@ -24,7 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from selfsynth.api import build_task, parse_option_pairs
     from selfsynth.tasks.lmms_bridge.export import export_lmms
 
+    from selfsynth.io import claim_output_dir
+
     task = build_task(args.task, args.root, parse_option_pairs(args.option))
+    claim_output_dir(args.out, "lmms-export", adopt=("selfsynth_*/utils.py",))
     result = export_lmms(task, args.out, splits=args.split or ["test"], max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(result, sort_keys=True))

@@ -34,7 +34,19 @@ def run(args: argparse.Namespace) -> int:
     from selfsynth.api import parse_option_pairs
     from selfsynth.metrics.grading import JudgeConfig, grade_folder
 
+    from pathlib import Path
+
+    from selfsynth.io import claim_output_dir
+
     config = cfg.resolve(JudgeConfig, args.config, cfg.overrides_from_args(args, JudgeConfig))
+    # the grades go into --out, or beside the records: either way a folder of ours (or an evaluation folder)
+    if args.out:
+        claim_output_dir(args.out, "judge", accept=("eval",))
+    else:
+        source = Path(args.eval_dir)
+        folder = source.parent if source.is_file() else source
+        if folder.is_dir():
+            claim_output_dir(folder, "eval", flag="EVAL_DIR", accept=("judge",), adopt=("records.jsonl",))
     metrics, out = grade_folder(args.eval_dir, config, task=args.task, concepts=args.concepts, root=args.root,
                                 options=parse_option_pairs(args.option), out_dir=args.out, cache=args.cache)
     if args.json:

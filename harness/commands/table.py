@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
     table = build_table(args.number, run_dirs, metric=args.metric, ci=args.ci, store=store)
     print(render(table, args.format))
     if args.plots:
+        from selfsynth.io import claim_output_dir
         from selfsynth.reports.plots import write_plots
 
-        written = write_plots(store, Path(args.plots_dir or Path(run_dirs[0]) / "plots"), metric=args.metric)
+        plots_dir = claim_output_dir(args.plots_dir or Path(run_dirs[0]) / "plots", "plots", flag="--plots-dir")
+        written = write_plots(store, plots_dir, metric=args.metric)
         print(f"plots: {len(written)} files in {Path(args.plots_dir or Path(run_dirs[0]) / 'plots')}", file=sys.stderr)
     return 0

@@ -17,7 +17,13 @@ def run(args: argparse.Namespace) -> int:
     from selfsynth.toy.dataset import ToyDataConfig
     from selfsynth.toy.world import ToyConfig, ensure_toy_world
 
+    from pathlib import Path
+
+    from selfsynth.io import claim_output_dir
+    from selfsynth.toy.world import DEFAULT_CACHE
+
     config = ToyConfig(data=dataclasses.replace(ToyDataConfig(), seed=args.seed))
+    claim_output_dir(Path(args.out or DEFAULT_CACHE).expanduser(), "toy", adopt=("*.lock",))  # a cache made before the marker
     world = ensure_toy_world(args.out, config)
     if args.json:
         print(json.dumps({"dataset_root": world.dataset_root, "model_path": world.model_path, "general_path": world.general_path}))
