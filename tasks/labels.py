@@ -1,9 +1,11 @@
 """Which class does an answer name? Two rules, both reported (DESIGN §3).
 
-``paper_match`` is the published rule: keep letters, hyphens and spaces, hyphen → space,
-lowercase, substring containment. It deletes digits, so on FGVC-Aircraft "737-800" is reduced
-to a blank and matches almost any answer, and it credits a class that the answer denies ("not
-a melanoma") or names beside another; we keep it byte for byte to reproduce the paper's numbers.
+``paper_match`` is the published rule of evaluation and of rounds ≥ 2: keep letters, hyphens and
+spaces, hyphen → space, lowercase, substring containment. It deletes digits, so on FGVC-Aircraft
+"737-800" is reduced to a blank and matches almost any answer, and it credits a class that the
+answer denies ("not a melanoma") or names beside another; we keep it byte for byte to reproduce
+the paper's numbers. ``paper_keep_match`` is the published keep rule of step 3 (iteration 1), a
+plain lowercase containment that keeps digits: "737-700" does not contain "737-800" there.
 
 Ours (``SCORING_RULE``) reads the answer's verdict (``ClassReader.read``):
 
@@ -59,6 +61,20 @@ def _paper_normalize(text: str) -> str:
 def paper_match(answer: str, label: str) -> bool:
     """The published rule, verbatim in behaviour (including its digit blindness)."""
     return _paper_normalize(label) in _paper_normalize(answer)
+
+
+def paper_keep_match(answer: str, label: str) -> bool:
+    """The published step-3 keep rule: ``label.lower() in answer.lower()``, nothing removed (digits,
+    punctuation and hyphens count), unlike ``paper_match``."""
+    return label.lower() in answer.lower()
+
+
+def paper_keep_ratio(answer: str, label: str) -> float:
+    """The published step-3 near-miss measure: difflib ratio of the lowercased label against the
+    whole lowercased answer, nothing else normalized."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, label.lower(), answer.lower()).ratio()
 
 
 def normalize_apostrophes(text: str) -> str:

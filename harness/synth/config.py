@@ -64,7 +64,8 @@ class SynthConfig:
         "(step 2's selection, as ours; only the later rejection filter is dropped)"
     )
 
-        "ours", help="keep rules of steps 3 and ≥ 2, 'the answer contains the label': ours (digit-preserving whole-word match with aliases, selfsynth.tasks.labels.match) or paper (the published lowercase containment, selfsynth.tasks.labels.paper_match)"
+    label_match: Literal["ours", "paper"] = field(
+        "ours", help="keep rules of steps 3 and ≥ 2, 'the answer contains the label': ours (digit-preserving whole-word match with aliases, selfsynth.tasks.labels.match) or paper (as released: step 3 label.lower() in answer.lower(), selfsynth.tasks.labels.paper_keep_match; rounds ≥ 2 the digit-deleting containment, selfsynth.tasks.labels.paper_match)"
     )
     batch_size: int = field(16, help="generation batch size of the synthesis steps", ge=1)
     seed: int | None = field(None, help="seed of question draws and sampling in the synthesis steps (None: a run's --seed; 0 outside a run)")

@@ -5,7 +5,8 @@ drawn with ``rewrite_p_*``), each prefixed by a hidden context that states the l
 image's concepts (``rewrite_prompt``). Per answer:
 
 - keep it if it names the label (``LabelChecker``: tasks.labels ``match`` with the task's aliases
-  and confusers, or the paper's rule);
+  and confusers; under ``label_match: paper`` the released step-3 rule ``paper_keep_match``, a
+  lowercase containment that keeps digits, and its raw lowercase difflib ratio);
 - else, if the label is a near miss — the difflib ratio of the normalized label against the WHOLE
   normalized answer reaches ``rewrite_ratio`` (the published rule; in practice a short answer
   that misspells the label, e.g. "Artic Tern." for "Arctic Tern") — append the domain's label
@@ -41,13 +42,21 @@ def rewrite_prompt(question: str, label: str, concepts: Sequence[str], prompts: 
 
 class LabelChecker:
     """``contains(answer, label)`` under the configured rule, with the task's aliases and the
-    names of other classes that contain the label (so "Border collie" does not name "collie")."""
+    names of other classes that contain the label (so "Border collie" does not name "collie").
 
-    def __init__(self, task: Task, rule: str = "ours"):
+    ``step``: "step3" (iteration 1) or "rounds" (iterations ≥ 2). The released code keeps step-3
+    answers by ``label.lower() in answer.lower()`` (digits kept) and rounds ≥ 2 by the
+    digit-deleting containment (``paper_match``, the evaluation rule); under ``rule="paper"`` each
+    step gets its own. Ours is the same reader in both."""
+
+    def __init__(self, task: Task, rule: str = "ours", step: str = "rounds"):
         from selfsynth.tasks.labels import confusers_for
 
+        if step not in ("step3", "rounds"):
+            raise ValueError(f"LabelChecker step {step!r}: expected step3 or rounds")
         self.task = task
         self.rule = rule
+        self.step = step
         self.names = list(task.class_names())
         self._confusers = {n: confusers_for(n, self.names, task.aliases) for n in self.names}
 
@@ -60,11 +69,20 @@ class LabelChecker:
         return match(answer, label, self.task.aliases(label), confusers)
 
     def contains(self, answer: str, label: str) -> bool:
-        from selfsynth.tasks.labels import paper_match
+        from selfsynth.tasks.labels import paper_keep_match, paper_match
 
         if self.rule == "paper":
-            return paper_match(answer, label)
+            return paper_keep_match(answer, label) if self.step == "step3" else paper_match(answer, label)
         return self._ours(answer, label)
+
+    def ratio(self, answer: str, label: str) -> float:
+        """The near-miss measure: the released raw lowercase ratio at step 3 under the paper rule,
+        else ``label_ratio`` (normalized words)."""
+        from selfsynth.tasks.labels import paper_keep_ratio
+
+        if self.rule == "paper" and self.step == "step3":
+            return paper_keep_ratio(answer, label)
+        return label_ratio(answer, label)
 
     def other_class(self, answer: str, label: str, label_score: float) -> str | None:
         """Another class that ``answer`` names (our digit-preserving match, whatever the keep rule:
@@ -73,7 +91,7 @@ class LabelChecker:
         for name in self.names:
             if name == label:
                 continue
-            if self._ours(answer, name) or label_ratio(answer, name) > label_score:
+            if self._ours(answer, name) or self.ratio(answer, name) > label_score:
                 return name
         return None
 
@@ -103,7 +121,7 @@ def apply_keep_rule(answer: str, label: str, checker: LabelChecker, prompts: Pro
         return KeepDecision(None, "empty", 0.0)
     if checker.contains(text, label):
         return KeepDecision(text, "label", 1.0)
-    score = label_ratio(text, label)
+    score = checker.ratio(text, label)
     if score < ratio:
         return KeepDecision(None, "no_label", score)
     other = checker.other_class(text, label, score)
@@ -143,9 +161,11 @@ def rewrite_answers(
         "concepts": [list(image_concepts.get(s.id, [])) for s in samples], "pools": pools, "weights": weights,
         "n": cfg.rewrite_questions, "seed": cfg.draw_seed, "ratio": cfg.rewrite_ratio, "rule": cfg.label_match,
         "label_sentence": prompts.label_sentence, "context": REWRITE_CONTEXT_VERSION,
+        # files kept by the former paper rule (digits deleted at step 3) are recomputed
+        **({"step3_rule": "released-lowercase-containment"} if cfg.label_match == "paper" else {}),
     })
     if not stage.done():
-        checker = LabelChecker(task, cfg.label_match)
+        checker = LabelChecker(task, cfg.label_match, step="step3")
         plan = []  # (sample, question index, type, question, prompt)
         for sample in samples:
             concepts = list(image_concepts.get(sample.id, []))

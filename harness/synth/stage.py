@@ -37,9 +37,11 @@ class Stage:
     def done(self) -> bool:
         if not (self.stats_path.is_file() and self.rows_path.is_file()):
             return False
+        from selfsynth.errors import UserError
+
         try:
             return read_json(self.stats_path).get("fingerprint") == self.fingerprint
-        except ValueError:  # a stats file from elsewhere that is not JSON: recompute
+        except (ValueError, UserError):  # a stats file from elsewhere that is not JSON: recompute
             return False
 
     def load(self) -> list[dict[str, Any]]:
