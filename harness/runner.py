@@ -11,6 +11,7 @@ import abc
 import contextlib
 import dataclasses
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -288,8 +289,17 @@ class Runner(abc.ABC):
         return self.store.unit_dir(self.task.name, self.name) / "results.json"
 
     def run(self) -> dict[str, Any]:
+        from selfsynth.tracking import RunTracker
+
+        unit = self.store.unit_dir(self.task.name, self.name)
+        name = unit.relative_to(self.store.root).as_posix()
+        self._tracker = RunTracker(self.config.train.report_to, unit, name, cfg.to_dict(self.config))
         with self._log_file():
-            return self._run()
+            self._tracker.open()
+            try:
+                return self._run()
+            finally:
+                self._tracker.close()
 
     @contextlib.contextmanager
     def _log_file(self):
@@ -347,6 +357,9 @@ class Runner(abc.ABC):
             "config": cfg.to_dict(self.config),
             "iterations": [],
         }
+        if self._tracker.location:  # where the curves are, said once before the first step
+            results["curves"] = self._tracker.location
+            print(f"{self.task.name}/{self.name} seed {self.config.seed} · curves: {self._tracker.location}", file=sys.stderr, flush=True)
         if self.config.general:  # every local copy is checked now, not after hours of training
             from selfsynth.metrics.general import resolve_run_data
 
@@ -375,6 +388,7 @@ class Runner(abc.ABC):
                     iteration, f"judge_{self.config.judge}", lambda path, ep=eval_step.path: self._judge_step(ep, path), "n",
                 )
                 record["judge"] = judge_step.info
+            self._tracker.log_iteration(iteration, record)
             results["iterations"].append(record)
             results["wall_seconds"] = round(time.time() - started, 2)
             # what this invocation computed vs. found finished (resume provenance)
@@ -410,9 +424,14 @@ class Runner(abc.ABC):
         from selfsynth.train import train
 
         rows = read_jsonl(data_dir / "train.jsonl")
+        from selfsynth.tracking import train_log_dir
+
         train_cfg = dataclasses.replace(self.config.train, seed=self.iteration_seed(iteration))
         self.release_lm()
-        result = train(model_path, rows, path / "adapter", train_cfg, desc=f"{self.name} iter {iteration} train")
+        # a killed attempt's event files would add a second curve: the folder is ours, start it afresh
+        log_dir = train_log_dir(self.store.unit_dir(self.task.name, self.name), iteration)
+        shutil.rmtree(log_dir, ignore_errors=True)
+        result = train(model_path, rows, path / "adapter", train_cfg, desc=f"{self.name} iter {iteration} train", log_dir=log_dir)
         merge_adapter(model_path, str(path / "adapter"), str(path / "merged"))
         return {"n_examples": len(rows), **_train_summary(result)}
 

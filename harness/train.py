@@ -39,6 +39,7 @@ from typing import Any, Literal, Sequence
 from selfsynth.config import check_fields, field
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl, write_json, write_jsonl
+from selfsynth.tracking import REPORT_TO_HELP, ReportTo, default_report_to
 
 LM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -73,8 +74,11 @@ class TrainConfig:
     max_grad_norm: float = field(1.0, help="gradient clipping norm", gt=0)
     deepspeed: str | None = field(None, help="DeepSpeed JSON config path, handed to TrainingArguments")
     fsdp: str | None = field(None, help="FSDP options string, handed to TrainingArguments")
+    report_to: ReportTo | None = field(None, help=REPORT_TO_HELP)
 
     def __post_init__(self) -> None:
+        if self.report_to is None:  # resolved now, so the written config says what was used
+            self.report_to = default_report_to()
         check_fields(self)
         if not self.full_finetune and not self.lora_targets:
             raise ValueError("lora_targets is empty: name at least one linear layer for LoRA (or set full_finetune)")
@@ -330,10 +334,11 @@ def _prepare_model(model_path: Path, cfg: TrainConfig, on_gpu: bool) -> Any:
 
 
 def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
-          desc: str = "train") -> TrainResult:
+          desc: str = "train", log_dir: str | os.PathLike | None = None) -> TrainResult:
     """Fine-tune ``model_path`` on ``examples`` ({"id","image","question","answer"}); see the module doc.
     ``desc`` titles the progress bar; the Trainer's per-step log dictionaries go to the
-    ``selfsynth.train`` logger (a run's log file), not the terminal."""
+    ``selfsynth.train`` logger (a run's log file), not the terminal. ``log_dir`` is where
+    ``cfg.report_to="tensorboard"`` writes its event files (none are written without it)."""
     import logging
 
     import torch
@@ -341,6 +346,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from selfsynth.models import atomic_dir, distributed_state, resolve_path
+    from selfsynth.tracking import trainer_callbacks, trainer_report_to
 
     cfg = cfg or TrainConfig()
     check_global_batch(cfg, distributed_state().num_processes)
@@ -403,7 +409,9 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         logging_steps=1,
         save_strategy="no",
-        report_to="none",
+        # the tracker (cfg.report_to) gets the per-step logs; TensorBoard writes into log_dir
+        report_to=trainer_report_to(cfg.report_to, log_dir),
+        run_name=desc,
         seed=cfg.seed,
         data_seed=cfg.seed,
         remove_unused_columns=False,
@@ -417,7 +425,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         args=args,
         train_dataset=_Rows(pack_by_image(rows) if cfg.pack_questions else rows),
         data_collator=AnswerOnlyCollator(processor, augment=cfg.augment),
-        callbacks=[_LossLog()],
+        callbacks=[_LossLog(), *trainer_callbacks(cfg.report_to, log_dir)],
     )
     # our loss log replaces the Trainer's print-every-log-line fallback for disabled progress bars
     trainer.remove_callback(PrinterCallback)
