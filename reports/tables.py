@@ -146,6 +146,8 @@ def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str 
             "judge": identity.get("judge"),
             "judge_proxy": identity.get("proxy"),
             "fluency_reference": (judged.get("fluency_reference") or {}).get("name"),
+            "judged_n": judged.get("n"),
+            "parse_failures": judged.get("parse_failures"),
         })
 
 
@@ -429,6 +431,11 @@ def _footer(store: Store, rows: list[dict[str, Any]], metric: str, ci: bool) -> 
         references = sorted({r["fluency_reference"] for r in rows if r["fluency_reference"]})
         if references:
             judge_line += f"; FS reference LM: {', '.join(references)}"
+        # replies the judge could not parse are left out of EE/CS means: their rate says how much
+        judged = [r for r in rows if r.get("judged_n") and r.get("parse_failures") is not None]
+        if judged:
+            failed, total = sum(r["parse_failures"] for r in judged), sum(r["judged_n"] for r in judged)
+            judge_line += f"; unparseable judge replies (left out of EE/CS): {failed} of {total} ({failed / total:.1%})"
     else:
         judge_line = "EE/CS/FS: no judged iteration (selfsynth run --judge local|openai)"
     units = {(r["experiment"], r["task"], r["method"], r["seed"]) for r in rows}

@@ -53,7 +53,8 @@ def write_store(out: Path, methods=("ours", "nl", "lge", "no_filter"), seeds=SEE
                     for row in rows[:unparsed]:
                         row.update(judge_status="unparsed", ee=None, cs=None)
                     write_jsonl(folder / "judge_records.jsonl", rows)
-                    write_json(folder / "judge_metrics.json", {"ee": ee, "cs": 0.5, "judge": {"judge": "local-proxy", "proxy": True}})
+                    write_json(folder / "judge_metrics.json", {"ee": ee, "cs": 0.5, "n": N_IMAGES, "parse_failures": unparsed,
+                                                               "judge": {"judge": "local-proxy", "proxy": True}})
                 iterations.append({"iteration": iteration, "metrics": metrics, "records": str((folder / "records.jsonl").relative_to(out))})
             write_json(unit / "results.json", {"schema_version": 1, "task": "toy", "method": method, "seed": seed, "limit": None,
                                                "config": {"task": "toy", "method": method}, "iterations": iterations})
