@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=48, help="test images described per setting")
     parser.add_argument("--batch-size", type=int, default=16, help="the batched setting")
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--cache-dir", default=None, help="toy world cache folder (default ~/.cache/selfsynth/toy)")
+    parser.add_argument("--cache-dir", default=None, help="toy world cache folder (default: <checkout>/.cache/toy when running from a source checkout, else ~/.cache/selfsynth/toy)")
     parser.add_argument("--world", default=None, help="an already built toy world folder (holding model/ and dataset/) instead of the cache")
     args = parser.parse_args(argv)
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--questions", type=int, default=8, help="QA rows per image (paper: 8)")
     parser.add_argument("--rows-per-step", type=int, default=16, help="QA rows per optimizer step, both ways")
-    parser.add_argument("--cache-dir", default=None, help="toy world cache folder (default ~/.cache/selfsynth/toy)")
+    parser.add_argument("--cache-dir", default=None, help="toy world cache folder (default: <checkout>/.cache/toy when running from a source checkout, else ~/.cache/selfsynth/toy)")
     args = parser.parse_args(argv)
     if args.rows_per_step % args.questions:
         raise SystemExit("--rows-per-step must be a multiple of --questions (whole images per packed step)")

@@ -54,11 +54,8 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     assert report["n"] == 16 and report["delta"] == 0 and report["lost"] == report["gained"] == 0
 
 
-def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys, monkeypatch):
-    import selfsynth.toy.world
-
-    # the default cache is ~/.cache; point it at the suite's build instead of building a second world
-    monkeypatch.setattr(selfsynth.toy.world, "DEFAULT_CACHE", Path(toy_world.root).parent)
+def test_eval_limit_and_default_toy_root(toy_world, tmp_path, capsys):
+    # no --toy_cache: in a checkout the default is the suite's build (selfsynth.toy.world.default_cache)
     out = tmp_path / "limited"
     assert main(["eval", "--task", "toy", "--limit", "3", "--out", str(out), "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out

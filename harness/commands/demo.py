@@ -12,7 +12,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=2, help="iterations K per method (default: 2)")
     parser.add_argument("--limit", type=int, default=48, help="cap train and test images (default: 48, 4 per class, so the demo takes minutes on 2 CPU cores)")
     parser.add_argument("--seed", type=int, default=0, help="global seed")
-    parser.add_argument("--toy-cache", "--toy_cache", dest="toy_cache", default=None, help="toy world cache folder (default ~/.cache/selfsynth/toy)")
+    parser.add_argument("--toy-cache", "--toy_cache", dest="toy_cache", default=None, help="toy world cache folder (default: <checkout>/.cache/toy when running from a source checkout, else ~/.cache/selfsynth/toy)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ from selfsynth.toy.model import ToyModelConfig, build_initial_model
 
 BUILD_VERSION = 5  # 5: species questions answered with UNNAMED_SENTENCE first; MLP 2x
 TOY_DOMAIN = "toy"  # tasks/prompts/toy.yaml: the question pools pre-training uses
-DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")
+DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")  # the user cache: for an installed package (default_cache)
 # the base model's first sentence when asked for a species it was never taught
 UNNAMED_SENTENCE = "I cannot tell which species this bird is."
 
@@ -95,12 +95,32 @@ def _world(root: Path, config: ToyConfig) -> ToyWorld:
     )
 
 
+def default_cache() -> Path:
+    """One toy world per checkout, whichever command builds it first: running from a source
+    checkout (an editable install, as ``make install`` makes) it is ``<checkout>/.cache/toy``, where
+    ``make demo``, the tests and the README's commands all find it; an installed package uses the
+    user cache ``~/.cache/selfsynth/toy``."""
+    return checkout_cache(Path(__file__)) or DEFAULT_CACHE.expanduser()
+
+
+def checkout_cache(module_file: Path) -> Path | None:
+    """``<checkout>/.cache/toy`` when ``module_file`` (this module) lies in a source checkout:
+    ``<checkout>/harness/toy/world.py`` beside the checkout's pyproject.toml (an installed wheel
+    has it at ``site-packages/selfsynth/toy/world.py``); else None."""
+    package = module_file.resolve().parents[1]
+    checkout = package.parent
+    if package.name == "harness" and (checkout / "pyproject.toml").is_file():
+        return checkout / ".cache" / "toy"
+    return None
+
+
 def ensure_toy_world(cache_dir: str | os.PathLike | None = None, config: ToyConfig | None = None) -> ToyWorld:
-    """The toy world for ``config`` (default settings if None), built on first use."""
+    """The toy world for ``config`` (default settings if None), built on first use under
+    ``cache_dir`` (default: ``default_cache()``)."""
     from filelock import FileLock
 
     config = config or ToyConfig()
-    cache = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE).expanduser()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache()
     cache.mkdir(parents=True, exist_ok=True)
     root = cache / config.key()
     done = root / "BUILD_DONE.json"
