@@ -9,7 +9,7 @@ What it does (DESIGN §2 "Train"):
 - Loss on the answer tokens and the EOS only: prompt, image tokens and padding are -100.
   Training batches are right-padded; generation (selfsynth.generate) pads on the left.
 - Optional 1:1 mixing with general instruction rows (``general_data``) and image augmentation
-  (``augment``: ``paper`` is the published set, ``paper_augmentation_ops``).
+  (``augment``: ``paper`` is the released set, ``selfsynth.augment``).
 - ``global_batch_size`` (paper: 32), when set, must equal per-device batch × accumulation ×
   devices; training refuses to start otherwise (``check_global_batch``).
 - Writes the adapter (or the full model) with the processor atomically into ``out_dir``, plus
@@ -141,57 +141,6 @@ def pack_by_image(rows: Sequence[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
-class RandomOps:
-    """Per image, ``k`` ~ uniform{min_ops..max_ops} of ``ops`` chosen without replacement and
-    applied in random order (torch's RNG, which the Trainer seeds)."""
-
-    def __init__(self, ops: Sequence[Any], min_ops: int = 1, max_ops: int = 4):
-        if not 1 <= min_ops <= max_ops <= len(ops):
-            raise ValueError(f"RandomOps: expected 1 <= min_ops {min_ops} <= max_ops {max_ops} <= {len(ops)} ops")
-        self.ops, self.min_ops, self.max_ops = list(ops), min_ops, max_ops
-
-    def __call__(self, image: Any) -> Any:
-        import torch
-
-        k = int(torch.randint(self.min_ops, self.max_ops + 1, ()).item())
-        for index in torch.randperm(len(self.ops))[:k].tolist():
-            image = self.ops[index](image)
-        return image
-
-
-def paper_augmentation_ops() -> list[Any]:
-    """The published augmentation set (DESIGN §2). Each op applies fully once chosen; where the
-    paper gives no parameter (affine, blur, perspective) the values are ours."""
-    from torchvision.transforms import v2
-
-    return [
-        v2.RandomHorizontalFlip(p=1.0),
-        v2.RandomVerticalFlip(p=1.0),
-        v2.RandomRotation(degrees=30),
-        v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
-        v2.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10),
-        v2.GaussianBlur(kernel_size=5, sigma=(0.1, 2.0)),
-        v2.RandomPerspective(distortion_scale=0.3, p=1.0),
-    ]
-
-
-def augmentation(mode: str, size: int) -> Any:
-    """The image transform of ``TrainConfig.augment`` (None for ``none``); ``size`` is the model's
-    input side, for the light mode's crop."""
-    if mode == "none":
-        return None
-    from torchvision.transforms import v2
-
-    if mode == "paper":
-        return RandomOps(paper_augmentation_ops(), min_ops=1, max_ops=4)
-    if mode == "light":
-        return v2.Compose([
-            v2.RandomResizedCrop(size=size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
-            v2.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1),
-        ])
-    raise ValueError(f"augment {mode!r}: expected none, light or paper")
-
-
 def check_global_batch(cfg: TrainConfig, world_size: int) -> None:
     """UserError when ``cfg.global_batch_size`` is set and differs from per-device batch ×
     accumulation × ``world_size`` (before any model loads)."""
@@ -225,6 +174,8 @@ class AnswerOnlyCollator:
         self.render_prompt = render_prompt
         self.augment = augment
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(getattr(processor, "image_token", "<image>"))
+        from selfsynth.augment import augmentation
+
         self._transform = augmentation(augment, processor.image_processor.crop_size["height"])
 
     def _image(self, path: str) -> Any:
