@@ -6,10 +6,14 @@
 - ``concept_precision``: Table 13's precision per text encoder and task, with the random-selection
   baseline and error bars over seeds.
 
+A missing value is a gap, never a zero: an iteration with no stored value breaks its line, and an
+encoder without a stored precision gets no bar but an "n/a" mark.
+
 Every figure has a title, labelled axes and a legend, so it reads without the table.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,7 @@ def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, ste
     written: list[Path] = []
     tasks = sorted({r["task"] for r in store.iterations})
     for task in tasks:
+        axis = sorted({r["iteration"] for r in store.iterations if r["task"] == task})
         rows = [r for r in store.iterations if r["task"] == task and r[metric] is not None]
         if not rows:
             continue
@@ -58,11 +63,13 @@ def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, ste
             for r in rows:
                 if r["method"] == method:
                     by_iteration.setdefault(r["iteration"], []).append(r[metric])
-            xs = sorted(by_iteration)
-            cells = [cell(by_iteration[x]) for x in xs]
-            means = [c["mean"] for c in cells]
-            spread = [c["std"] or 0.0 for c in cells]
-            seeds = max(c["n"] for c in cells)
+            # every iteration of the task on the axis: one with no value is NaN, a gap in the line
+            present = [cell(by_iteration[x]) for x in sorted(by_iteration)]
+            cells = {x: cell(by_iteration[x]) for x in by_iteration}
+            xs = axis if len(by_iteration) > 1 else sorted(by_iteration)
+            means = [cells[x]["mean"] if x in cells else math.nan for x in xs]
+            spread = [(cells[x]["std"] or 0.0) if x in cells else math.nan for x in xs]
+            seeds = max(c["n"] for c in present)
             name = f"{display_name(method)} (n={seeds} seed{'s' if seeds != 1 else ''})"
             if len(xs) == 1:
                 ax.errorbar(xs, means, yerr=spread, fmt="o", capsize=4, label=name)
@@ -103,10 +110,13 @@ def selection_plot(store: Store, out_dir: Path) -> list[Path]:
             precision = cell(r.get("precision") for r in results)
             baseline = cell(r.get("random_precision") for r in results)
             xs.append(i + (k - (len(encoders) - 1) / 2) * width)
-            means.append(precision["mean"] if precision else 0.0)
-            spread.append((precision or {}).get("std") or 0.0)
+            means.append(precision["mean"] if precision else math.nan)  # no bar, not a 0 bar
+            spread.append(((precision or {}).get("std") or 0.0) if precision else math.nan)
             randoms.append(baseline["mean"] if baseline else None)
-        ax.bar(xs, means, width=width * 0.9, yerr=spread, capsize=4, label=encoder)
+        bars = ax.bar(xs, means, width=width * 0.9, yerr=spread, capsize=4, label=encoder)
+        for x, mean in zip(xs, means):
+            if math.isnan(mean):
+                ax.annotate("n/a", (x, 0.02), ha="center", fontsize=8, color=bars.patches[0].get_facecolor() if bars.patches else None)
         ax.scatter([x for x, r in zip(xs, randoms) if r is not None], [r for r in randoms if r is not None],
                    marker="_", s=400, color="black", label="random selection" if k == 0 else None, zorder=3)
     ax.set_xticks(range(len(tasks)))
