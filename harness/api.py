@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 from selfsynth import config as cfg
+from selfsynth.configs.run import EvalConfig, RunConfig
 from selfsynth.errors import UserError
 from selfsynth.io import claim_output_dir, remove_stale_temps
 from selfsynth.tasks.base import build_task, parse_option_pairs, task_class
-from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
 # what an evaluation folder written before output folders carried a marker holds (adopted as ours)
 EVAL_FILES = ("metrics.json", "records.jsonl")
@@ -29,8 +28,6 @@ log = logging.getLogger(__name__)
 def resolve_run_config(config_file: str | None = None, overrides: dict[str, Any] | None = None):
     """defaults < the task's preset < YAML < flags. Every check that needs no data runs here (the
     config's fields, the task's options), so a mistake fails before a model or dataset loads."""
-    from selfsynth.runner import RunConfig
-
     overrides = overrides or {}
     first = cfg.resolve(RunConfig, config_file, overrides)
     task_cls = task_class(first.task)
@@ -227,27 +224,6 @@ def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any],
     return out, path
 
 
-@dataclass
-class EvalConfig:
-    task: str = cfg.field(ToyTask.name, help="task name (see `selfsynth ls tasks`)")
-    model: str | None = cfg.field(None, help="model folder or hub id already in the local cache; default: the task's (toy: the toy base model)")
-    adapter: str | None = cfg.field(None, help="LoRA adapter folder applied on top of --model")
-    root: str | None = cfg.field(None, help="dataset folder; default: the task's (toy: the generated toy dataset)")
-    split: Literal["train", "test"] = cfg.field("test", help="which split to evaluate")
-    limit: int | None = cfg.field(None, help="seeded class-balanced subset of N samples, the one `selfsynth run --limit N` evaluates (recorded in metrics.json)", ge=1)
-    seed: int = cfg.field(0, help="seed of the --limit subset (the run's --seed)")
-    out: str | None = cfg.field(None, help="output folder (default runs/eval/<task>/<split>-<model fingerprint>)")
-    batch_size: int = cfg.field(16, help="generation batch size", ge=1)
-    max_new_tokens: int = cfg.field(256, help="answer length limit (paper: 256)", ge=1)
-    cache: str | None = cfg.field(None, help="response cache file (default <out>/cache.sqlite)")
-    task_options: list[str] = cfg.field(default_factory=list, help="task options as KEY=VALUE (see `selfsynth data`)")
-    prompts: str | None = cfg.field(None, help="YAML overriding the task domain's prompts (the question asked is its first explain prompt)")
-    toy_cache: str | None = cfg.field(None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
-
-    def __post_init__(self) -> None:
-        cfg.check_fields(self)
-
-
 def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
     """Accuracy of a model (+ adapter) on a task split; returns (metrics, output folder). With a
     limit, the samples are the seeded class-balanced subset a run with that seed evaluates."""
@@ -337,3 +313,87 @@ def read_answers(task_name: str, answers: list[str], root: str | None = None, op
             paper["match"] = bool(reader.paper_match(answer, label))
         rows.append({"answer": answer, "label": label, "rule": reader.rule, "ours": ours, "paper": paper})
     return rows
+
+
+def check_dataset(config) -> dict[str, Any]:
+    """``selfsynth data``: read a task's dataset (a ``DataConfig``); images per split, classes and
+    the unreadable files skipped."""
+    task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
+    splits = {split: len(task.load(split)) for split in ("train", "test")}
+    return {"task": task.name, "root": str(task.root), "splits": splits, "num_classes": len(task.class_names()),
+            "skipped": list(task.skipped)}
+
+
+def make_concepts(config) -> tuple[dict[str, Any], Any]:
+    """``selfsynth concepts``: step 0 on its own (a ``ConceptsConfig``). Asks the endpoint once per
+    class (cached beside the output) or imports ``from_json``; writes ``out`` ({class: [concept]}
+    in the task's class order) and ``<out>.stats.json``. Returns (the statistics, the ``ConceptSet``)."""
+    from selfsynth.io import write_json
+    from selfsynth.synth.concepts import ask_llm_concepts, load_concepts_json
+
+    if not config.out:
+        raise UserError("--out: name the concepts JSON to write")
+    task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
+    names = task.class_names()
+    out = Path(config.out)
+    if config.from_json:
+        result = load_concepts_json(config.from_json, names, task.aliases, config.allow_missing)
+    else:
+        from selfsynth.cache import ResponseCache
+
+        cache = ResponseCache(config.cache or out.parent / "concepts_cache.sqlite")
+        result = ask_llm_concepts(names, task.domain, config, cache, allow_missing=config.allow_missing)
+    stats = {**result.stats(), "task": task.name, "cost_usd": config.cost(result.prompt_tokens, result.completion_tokens)}
+    write_json(out, result.concepts)
+    write_json(out.with_name(out.name + ".stats.json"), stats)
+    return stats, result
+
+
+def judge(config) -> tuple[dict[str, Any], Path]:
+    """``selfsynth judge``: EE, CS and FS of one evaluation folder's answers (a
+    ``JudgeCommandConfig``); returns (judge_metrics.json's content, the folder written)."""
+    from selfsynth.metrics.grading import grade_folder
+
+    return grade_folder(config.eval_dir, config.grading(), task=config.task, concepts=config.concepts, root=config.root,
+                        options=parse_option_pairs(config.task_options), out_dir=config.out, cache=config.cache)
+
+
+def regress(baseline: str | Path, candidate: str | Path, metric: str = "accuracy", max_drop: float | str = 0.0,
+            alpha: float | None = None, candidate_out: str | None = None, batch_size: int = 16) -> dict[str, Any]:
+    """``selfsynth regress``: compare a candidate with a baseline evaluation folder, sample by
+    sample. A candidate that is not an evaluation folder is a checkpoint, first evaluated the way
+    the baseline was (``evaluate_like``). Returns the report; ``report["regressed"]`` is the gate."""
+    from selfsynth.reports.regress import compare, is_evaluation_folder, load_evaluation
+
+    base = load_evaluation(baseline)
+    candidate_dir = candidate
+    if not is_evaluation_folder(candidate):
+        _, candidate_dir = evaluate_like(base.folder, str(candidate), out=candidate_out, batch_size=batch_size)
+    return compare(base, load_evaluation(candidate_dir), metric, max_drop, alpha)
+
+
+def scaffold_method(config) -> list[Path]:
+    """``selfsynth new-method``: write a method plugin package (a ``NewMethodConfig``); returns the
+    files written."""
+    from selfsynth.scaffold import scaffold_method as write
+
+    return write(config.name, config.out, config.description)
+
+
+def paper_table(config) -> tuple[str, Path | None, list[Path]]:
+    """``selfsynth table``: one of the paper's tables from stored results (a ``TableConfig``),
+    rendered; with ``plots``, the figures too. Returns (the table text, the plots folder or None,
+    the plot files written). No model is loaded."""
+    from selfsynth.io import claim_output_dir
+    from selfsynth.reports.tables import build_table, load_store, render
+
+    if not config.out:
+        raise UserError("--out: name at least one run folder")
+    store = load_store(config.out, config.experiment)
+    text = render(build_table(config.number, config.out, metric=config.metric, ci=config.ci, store=store), config.format)
+    if not config.plots:
+        return text, None, []
+    from selfsynth.reports.plots import write_plots
+
+    plots_dir = claim_output_dir(config.plots_dir or Path(config.out[0]) / "plots", "plots", flag="--plots-dir")
+    return text, Path(plots_dir), write_plots(store, plots_dir, metric=config.metric)

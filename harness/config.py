@@ -24,13 +24,21 @@ _BOUNDS = {"gt": (">", lambda v, b: v > b), "ge": (">=", lambda v, b: v >= b),
 
 
 def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
-          gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None) -> Any:
+          gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None,
+          flags: tuple[str, ...] = (), repeat_flag: str | None = None, positional: bool | str = False,
+          switch: bool = False, required: bool = False, metavar: str | None = None) -> Any:
     """A documented dataclass field: ``lr: float = field(1e-5, help="peak learning rate", gt=0)``.
 
     ``gt``/``ge``/``lt``/``le`` are bounds that ``check_fields`` enforces when the config is built
-    (``None`` values are not checked: they mean "not set")."""
+    (``None`` values are not checked: they mean "not set"). The rest shapes the generated flag:
+    ``flags`` are extra names (``("output_path",)`` adds ``--output_path``); ``repeat_flag`` adds a
+    repeatable flag that appends to a list field (``--option A=1 --option B=2``); ``positional``
+    makes it an argument (``"+"``: one or more); ``switch`` a bool flag taking no value;
+    ``required`` a flag the command line must give (a ``None`` default then means "not given")."""
     bounds = {name: value for name, value in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if value is not None}
-    kwargs: dict[str, Any] = {"metadata": {"help": help, "bounds": bounds}}
+    cli = {"flags": tuple(flags), "repeat_flag": repeat_flag, "positional": positional, "switch": switch,
+           "required": required, "metavar": metavar}
+    kwargs: dict[str, Any] = {"metadata": {"help": help, "bounds": bounds, "cli": cli}}
     if default_factory is not dataclasses.MISSING:
         kwargs["default_factory"] = default_factory
     else:
@@ -206,24 +214,52 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
         if _is_config(tp):
             add_arguments(parser, tp, prefix=f"{name}.")
             continue
-        base, _ = _unwrap_optional(tp)
-        choices = _choices(tp)
-        if choices is not None:
-            metavar = "{" + ",".join(map(str, choices)) + "}"
-        else:
-            metavar = "BOOL" if base is bool else getattr(base, "__name__", "VALUE").upper()
-        default = f.default if f.default is not dataclasses.MISSING else "(computed)"
-        bounds = _bounds_text(f)
-        flags = [f"--{name}"]
-        if "_" in name:
-            flags.append(f"--{name.replace('_', '-')}")
-        parser.add_argument(
-            *flags,
-            dest=name,
-            default=argparse.SUPPRESS,
-            metavar=metavar,
-            help=f"{f.metadata.get('help', '')} (default: {default}{'; ' + bounds if bounds else ''})",
-        )
+        _add_field(parser, f, tp, name)
+
+
+def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any, name: str) -> None:
+    cli = f.metadata.get("cli", {})
+    base, _ = _unwrap_optional(tp)
+    choices = _choices(tp)
+    if cli.get("metavar"):
+        metavar = cli["metavar"]
+    elif choices is not None:
+        metavar = "{" + ",".join(map(str, choices)) + "}"
+    else:
+        metavar = "BOOL" if base is bool else getattr(base, "__name__", "VALUE").upper()
+    help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
+    if cli.get("positional"):
+        nargs = cli["positional"] if isinstance(cli["positional"], str) else None
+        default = argparse.SUPPRESS if nargs == "?" else None
+        parser.add_argument(name, metavar=metavar, nargs=nargs, help=help_text, **({"default": default} if default else {}))
+        return
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    else:  # a list's default: shown as the list
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else "(computed)"
+    bounds = _bounds_text(f)
+    flags = [f"--{name}"]
+    for extra in (f.name.replace("_", "-"), *cli.get("flags", ())):
+        flag = f"--{name[: len(name) - len(f.name)]}{extra}"
+        if flag not in flags:
+            flags.append(flag)
+    if cli.get("required"):
+        help_text += " (required)"
+    elif "default" in help_text:  # the help says what the default means; add the bounds alone
+        help_text += f" ({bounds})" if bounds else ""
+    elif not cli.get("switch"):
+        help_text += f" (default: {default}{'; ' + bounds if bounds else ''})"
+    common = {"dest": name, "default": argparse.SUPPRESS, "help": help_text, "required": bool(cli.get("required"))}
+    repeat = cli.get("repeat_flag")
+    if cli.get("switch"):
+        parser.add_argument(*flags, action="store_const", const=True, **common)
+    elif repeat == f.name:  # the flag itself is repeatable: each use adds one item
+        parser.add_argument(*flags, action="append", metavar=metavar, **common)
+    else:
+        parser.add_argument(*flags, metavar=metavar, **common)
+        if repeat:
+            parser.add_argument(f"--{repeat}", dest=name, action="append", default=argparse.SUPPRESS, metavar=metavar,
+                                help=f"one item of --{name}, repeatable")
 
 
 def overrides_from_args(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
@@ -241,6 +277,12 @@ def overrides_from_args(args: argparse.Namespace, cls: type, prefix: str = "") -
         elif name in values:
             out[f.name] = values[name]
     return out
+
+
+def from_args(cls: type, args: argparse.Namespace, config_path: str | Path | None = None) -> Any:
+    """``cls`` from the flags of a parser built with ``add_arguments(parser, cls)`` (over
+    ``config_path``'s YAML when given)."""
+    return resolve(cls, config_path, overrides_from_args(args, cls))
 
 
 def resolve(cls: type, config_path: str | Path | None = None, overrides: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Any:

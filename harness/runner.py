@@ -14,62 +14,20 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from selfsynth import config as cfg
 from selfsynth.cache import ResponseCache
+from selfsynth.configs.run import RunConfig  # re-exported: `from selfsynth.runner import RunConfig` keeps working
 from selfsynth.errors import UserError
-from selfsynth.generate import GenerateConfig
 from selfsynth.io import read_jsonl, write_json, write_jsonl
-from selfsynth.metrics.fluency import DEFAULT_REFERENCE
-from selfsynth.metrics.grading import FLUENCY_MODEL_HELP, GradingSettings
 from selfsynth import schema
 from selfsynth.store import RunStore
-from selfsynth.synth.config import SynthConfig
-from selfsynth.train import TrainConfig
 from selfsynth.tasks.base import Sample, Task, split_seed, subset
-from selfsynth.tasks.toy import ToyTask  # the embedded default task
 
 SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
 LOG_FILE = "run.log"  # per run unit: the Trainer's per-step log dictionaries and our step lines
-
-
-@dataclass
-class RunConfig:
-    task: str = cfg.field(ToyTask.name, help="task name (see `selfsynth ls tasks`)")
-    method: str = cfg.field("ours", help="method name (see `selfsynth ls methods`)")
-    model: str | None = cfg.field(None, help="base model: local folder or hub id; default for task toy: the toy base model")
-    root: str | None = cfg.field(None, help="dataset root folder; default for task toy: the generated toy dataset")
-    task_options: list[str] = cfg.field(default_factory=list, help="task options as KEY=VALUE (e.g. pld: seed=1,train_size=500); see `selfsynth data`")
-    iterations: int = cfg.field(4, help="number of self-synthesis iterations K (0 = evaluate the base model only)", ge=0)
-    out: str = cfg.field("runs", help="run store folder")
-    experiment: str = cfg.field("default", help="experiment name: a sub-folder of --out with its own manifest")
-    limit: int | None = cfg.field(None, help="cap on train and test images each (seeded class-balanced subset; recorded in results)", ge=1)
-    test_limit: int | None = cfg.field(None, help="cap on test images alone (default: --limit); `selfsynth eval --limit` with this number and --seed evaluates the same subset", ge=1)
-    seed: int = cfg.field(0, help="global seed: data sampling, generation and training derive from it")
-    concepts: str | None = cfg.field(None, help="class concepts JSON {class: [concepts]}; default for task toy: its concepts.json")
-    concepts_allow_missing: bool = cfg.field(False, help="allow classes without concepts in --concepts instead of failing")
-    prompts: str | None = cfg.field(None, help="YAML overriding the task domain's prompts")
-    toy_cache: str | None = cfg.field(None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
-    gen_batch_size: int = cfg.field(16, help="batch size for generation", ge=1)
-    eval_batch_size: int = cfg.field(16, help="batch size for evaluation generation", ge=1)
-    eval_max_new_tokens: int = cfg.field(256, help="max new tokens of the evaluation answer (paper: 256)", ge=1)
-    train: TrainConfig = cfg.field(default_factory=TrainConfig, help="training loop settings")
-    synth: SynthConfig = cfg.field(default_factory=SynthConfig, help="self-synthesis settings")
-    judge: str | None = cfg.field(None, help="grade every iteration's evaluation (EE, CS, FS) with this judge: local (offline proxy), openai, or a plugin; unset: accuracy only")
-    fluency_model: str = cfg.field(DEFAULT_REFERENCE, help=FLUENCY_MODEL_HELP)
-    judging: GradingSettings = cfg.field(default_factory=GradingSettings, help="grading settings (used with --judge)")
-    generate: GenerateConfig = cfg.field(default_factory=GenerateConfig, help="generation engine (every stage: describe, rewrite, rejection sampling, evaluation)")
-    general: list[str] = cfg.field(default_factory=list, help="general-ability benchmarks through lmms-eval (e.g. mmstar,mme; see `selfsynth general`) on the base model (iteration 0) and the final merged model")
-    general_root: str | None = cfg.field(None, help="folder of local benchmark copies for --general (layout: docs/general_ability.md); default for task toy: the toy miniatures")
-    general_limit: int | None = cfg.field(None, help="first N documents of each --general benchmark", ge=1)
-
-    def __post_init__(self) -> None:
-        cfg.check_fields(self)
-        if self.synth.seed is None:  # --seed drives the synthesis draws unless synth.seed is set
-            self.synth = dataclasses.replace(self.synth, seed=self.seed)
 
 
 class LazyModel:

@@ -1,17 +1,20 @@
-"""A lower layer never imports a higher one (DESIGN §1, README "Layout").
+"""A lower layer never imports a higher one (README "Layout").
 
 Every import of every module of the package is read with ``ast`` — function-level (lazy) imports
 included, since they run all the same. Layers, top to bottom:
 
     6  selfsynth.cli, selfsynth.commands, selfsynth.__main__   parse flags, call the API, print
     5  selfsynth.api, selfsynth.experiment                      the Python API (experiments: reproduce)
-    4  selfsynth.runner, selfsynth.runners                      the iteration loop and the methods
+    4  selfsynth.runner, selfsynth.runners, selfsynth.configs   the iteration loop, the methods, the
+                                                                configs gathered in one package
     3  selfsynth.synth, selfsynth.metrics, selfsynth.reports,   synthesis, metrics, reports
        selfsynth.evaluate
     2  selfsynth.tasks, selfsynth.toy                           datasets; the embedded toy world
     1  everything else                                          core: config, registry, store,
                                                                 caches, io, models, generation,
-                                                                training, schema, llm_client ...
+                                                                training, schema, llm_client, and
+                                                                selfsynth.configs.sections (the config
+                                                                sections every layer shares) ...
 
 The registry names built-ins as ``"module:Class"`` strings, imported on lookup: data, not imports.
 """
@@ -28,6 +31,7 @@ FOLDERS = {"harness": "selfsynth", "tasks": "selfsynth.tasks", "metrics": "selfs
 LAYERS = [  # (module prefix, layer); the first prefix that matches wins
     ("selfsynth.cli", 6), ("selfsynth.commands", 6), ("selfsynth.__main__", 6),
     ("selfsynth.api", 5), ("selfsynth.experiment", 5),
+    ("selfsynth.configs.sections", 1), ("selfsynth.configs", 4),
     ("selfsynth.runners", 4), ("selfsynth.runner", 4),
     ("selfsynth.synth", 3), ("selfsynth.metrics", 3), ("selfsynth.reports", 3), ("selfsynth.evaluate", 3),
     ("selfsynth.tasks", 2), ("selfsynth.toy", 2),

@@ -10,23 +10,21 @@ import argparse
 import json
 
 from selfsynth import config as cfg
+from selfsynth.configs.run import EvalConfig
+
+CONFIGS = (EvalConfig,)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from selfsynth.api import EvalConfig
-
     parser.add_argument("--config", dest="config_file", default=None, metavar="YAML", help="YAML file of the settings below (flags override it)")
     cfg.add_arguments(parser, EvalConfig)
-    parser.add_argument("--output_path", dest="out", default=argparse.SUPPRESS, metavar="DIR", help="alias of --out")
-    parser.add_argument("--option", dest="task_options", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
-                        help="task option, repeatable (alias of --task_options)")
     parser.add_argument("--json", action="store_true", help="print metrics.json to stdout")
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import EvalConfig, evaluate
+    from selfsynth.api import evaluate
 
-    config = cfg.resolve(EvalConfig, args.config_file, cfg.overrides_from_args(args, EvalConfig))
+    config = cfg.from_args(EvalConfig, args, args.config_file)
     metrics, out = evaluate(config)
     if args.json:
         print(json.dumps(metrics, sort_keys=True))

@@ -8,15 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from selfsynth import config as cfg
+from selfsynth.configs.commands import ExportLmmsConfig
+
+CONFIGS = (ExportLmmsConfig,)
+
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="task name (see `selfsynth ls tasks`)")
-    parser.add_argument("--root", default=None, metavar="DIR", help="dataset folder; default for task toy: the generated toy world")
-    parser.add_argument("--out", "--output_path", dest="out", required=True, metavar="DIR", help="folder to pass to lmms-eval's --include_path")
-    parser.add_argument("--split", action="append", choices=("train", "test"), default=None,
-                        help="split(s) to export, repeatable (default: test)")
-    parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=256, help="answer length limit (paper: 256)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option, repeatable (see `selfsynth data`)")
+    cfg.add_arguments(parser, ExportLmmsConfig)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
@@ -26,9 +25,10 @@ def run(args: argparse.Namespace) -> int:
 
     from selfsynth.io import claim_output_dir
 
-    task = build_task(args.task, args.root, parse_option_pairs(args.option))
-    claim_output_dir(args.out, "lmms-export", adopt=("selfsynth_*/utils.py",))
-    result = export_lmms(task, args.out, splits=args.split or ["test"], max_new_tokens=args.max_new_tokens)
+    config = cfg.from_args(ExportLmmsConfig, args)
+    task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
+    claim_output_dir(config.out, "lmms-export", adopt=("selfsynth_*/utils.py",))
+    result = export_lmms(task, config.out, splits=config.split, max_new_tokens=config.max_new_tokens)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from selfsynth import config as cfg
+from selfsynth.configs.commands import GeneralDataConfig
+
+CONFIGS = (GeneralDataConfig,)
+
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--llava-instruct", dest="llava_instruct", required=True, metavar="JSON",
-                        help="LLaVA-Instruct file: a JSON list of {id, image, conversations} (paper: complex_reasoning_77k.json)")
-    parser.add_argument("--images", required=True, metavar="DIR", help="folder holding the conversations' images (COCO train2017)")
-    parser.add_argument("--out", required=True, metavar="JSONL", help="training rows {id, image, question, answer} to write")
+    cfg.add_arguments(parser, GeneralDataConfig)
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -19,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
 
     from selfsynth.general_data import convert_llava_instruct
 
-    report = convert_llava_instruct(args.llava_instruct, args.images, args.out)
+    config = cfg.from_args(GeneralDataConfig, args)
+    report = convert_llava_instruct(config.llava_instruct, config.images, config.out)
     if args.json:
         print(json.dumps(asdict(report), sort_keys=True))
         return 0

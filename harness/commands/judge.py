@@ -12,43 +12,35 @@ import argparse
 import json
 
 from selfsynth import config as cfg
+from selfsynth.configs.judge import JudgeCommandConfig
+
+CONFIGS = (JudgeCommandConfig,)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from selfsynth.metrics.grading import JudgeConfig
-
-    parser.add_argument("eval_dir", metavar="EVAL_DIR", help="evaluation folder holding records.jsonl (or the records.jsonl file itself)")
     parser.add_argument("--config", default=None, metavar="YAML", help="defaults for the settings below; flags override")
-    parser.add_argument("--task", default=None, help="task of the records (default: the 'task' in metrics.json next to them)")
-    parser.add_argument("--root", default=None, metavar="DIR", help="task toy: the dataset folder the records came from")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option, repeatable")
-    parser.add_argument("--concepts", default=None, metavar="JSON", help="reference concepts per class {class name: [concept, ...]}")
-    parser.add_argument("--out", "--output_path", dest="out", default=None, metavar="DIR",
-                        help="where judge_records.jsonl and judge_metrics.json go (default: next to the records)")
-    parser.add_argument("--cache", default=None, metavar="SQLITE", help="judge and fluency cache (default <out>/judge_cache.sqlite)")
+    # the grading of a records folder needs no toy world: its dataset is the one metrics.json names
+    cfg.add_arguments(parser, JudgeCommandConfig, skip=("judge_options", "toy_cache"))
     parser.add_argument("--json", action="store_true", help="print judge_metrics.json to stdout")
-    cfg.add_arguments(parser, JudgeConfig, skip=("judge_options",))
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import parse_option_pairs
-    from selfsynth.metrics.grading import JudgeConfig, grade_folder
+    from selfsynth.api import judge
 
     from pathlib import Path
 
     from selfsynth.io import claim_output_dir
 
-    config = cfg.resolve(JudgeConfig, args.config, cfg.overrides_from_args(args, JudgeConfig))
+    config = cfg.from_args(JudgeCommandConfig, args, args.config)
     # the grades go into --out, or beside the records: either way a folder of ours (or an evaluation folder)
-    if args.out:
-        claim_output_dir(args.out, "judge", accept=("eval",))
+    if config.out:
+        claim_output_dir(config.out, "judge", accept=("eval",))
     else:
-        source = Path(args.eval_dir)
+        source = Path(config.eval_dir)
         folder = source.parent if source.is_file() else source
         if folder.is_dir():
             claim_output_dir(folder, "eval", flag="EVAL_DIR", accept=("judge",), adopt=("records.jsonl",))
-    metrics, out = grade_folder(args.eval_dir, config, task=args.task, concepts=args.concepts, root=args.root,
-                                options=parse_option_pairs(args.option), out_dir=args.out, cache=args.cache)
+    metrics, out = judge(config)
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
         return 0

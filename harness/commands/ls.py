@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import argparse
 
+from selfsynth import config as cfg
+from selfsynth.configs.commands import LsConfig
 from selfsynth.errors import UserError
 from selfsynth.registry import REGISTRIES
 
+CONFIGS = (LsConfig,)
+
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=sorted(REGISTRIES), help="which registry to list")
+    cfg.add_arguments(parser, LsConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = REGISTRIES[args.kind]
+    registry = REGISTRIES[cfg.from_args(LsConfig, args).kind]
     entries = list(registry.entries())
     width = max((len(e.name) for e in entries), default=0)
     for entry in entries:

@@ -6,23 +6,23 @@ from __future__ import annotations
 import argparse
 import json
 
+from selfsynth import config as cfg
+from selfsynth.configs.commands import MatchConfig
+
+CONFIGS = (MatchConfig,)
+
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="task name (see `selfsynth ls tasks`)")
-    parser.add_argument("--root", default=None, help="dataset folder (needed for the class list of every task but toy)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="task option, repeatable (e.g. chest_xray: question=classname)")
-    parser.add_argument("--toy_cache", "--toy-cache", default=None, help="cache folder of the toy world (default ~/.cache/selfsynth/toy)")
-    parser.add_argument("--label", default=None, help="the true class: also print both rules' verdicts on it")
+    cfg.add_arguments(parser, MatchConfig)
     parser.add_argument("--json", action="store_true", help="print one JSON object per answer")
-    parser.add_argument("answers", nargs="+", metavar="ANSWER", help="answer text(s) to read")
 
 
 def run(args: argparse.Namespace) -> int:
     from selfsynth.api import parse_option_pairs, read_answers
 
-    rows = read_answers(args.task, args.answers, root=args.root, options=parse_option_pairs(args.option), label=args.label,
-                        toy_cache=args.toy_cache)
+    config = cfg.from_args(MatchConfig, args)
+    rows = read_answers(config.task, config.answers, root=config.root, options=parse_option_pairs(config.task_options),
+                        label=config.label, toy_cache=config.toy_cache)
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, sort_keys=True))

@@ -5,14 +5,14 @@ import argparse
 from typing import Any
 
 from selfsynth import config as cfg
+from selfsynth.configs.run import RunConfig
+
+CONFIGS = (RunConfig,)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from selfsynth.runner import RunConfig
-
     parser.add_argument("--config", dest="config_file", default=None, metavar="YAML", help="YAML file of RunConfig keys (flags override it)")
     cfg.add_arguments(parser, RunConfig)
-    parser.add_argument("--output_path", dest="out", default=argparse.SUPPRESS, metavar="DIR", help="alias of --out")
     parser.add_argument("--json", action="store_true", help="print the results object as JSON")
     parser.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
                         help="print the resolved config (defaults < task preset < YAML < flags) as YAML and exit")
@@ -23,7 +23,6 @@ def run(args: argparse.Namespace) -> int:
 
     from selfsynth.api import resolve_run_config
     from selfsynth.api import run as run_method
-    from selfsynth.runner import RunConfig
 
     config = resolve_run_config(args.config_file, cfg.overrides_from_args(args, RunConfig))
     if args.print_config:

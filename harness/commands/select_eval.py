@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 
 from selfsynth import config as cfg
+from selfsynth.configs.commands import SelectEvalConfig
+from selfsynth.configs.run import RunConfig
+
+CONFIGS = (RunConfig, SelectEvalConfig)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from selfsynth.runner import RunConfig
-
-    parser.add_argument("--encoders", required=True, metavar="A,B",
-                        help="comma-separated text encoders to compare (known names, local folders or cached hub ids)")
+    cfg.add_arguments(parser, SelectEvalConfig)
     parser.add_argument("--config", dest="config_file", default=None, metavar="YAML", help="YAML file of RunConfig keys (flags override it)")
     cfg.add_arguments(parser, RunConfig, skip=("method", "iterations", "judge", "fluency_model", "judging", "train"))
     parser.add_argument("--json", action="store_true", help="print select_eval.json")
@@ -19,12 +20,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from selfsynth.api import resolve_run_config
-    from selfsynth.api import evaluate_selection
-    from selfsynth.runner import RunConfig
+    from selfsynth.api import evaluate_selection, resolve_run_config
 
     config = resolve_run_config(args.config_file, cfg.overrides_from_args(args, RunConfig))
-    result, path = evaluate_selection(config, args.encoders.split(","))
+    result, path = evaluate_selection(config, cfg.from_args(SelectEvalConfig, args).encoders)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
         return 0

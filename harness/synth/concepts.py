@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from selfsynth.cache import ResponseCache, make_key
+from selfsynth.configs.sections import Endpoint
 from selfsynth.errors import UserError
 from selfsynth.io import read_mapping, write_json
 from selfsynth.llm_client import LLMClient
@@ -162,18 +163,20 @@ def load_concepts_json(
 def ask_llm_concepts(
     class_names: Sequence[str],
     domain: str,
-    cfg: SynthConfig,
+    cfg: SynthConfig | Endpoint,
     cache: ResponseCache,
     api_key: str | None = None,
     allow_missing: bool = False,
     progress: bool = True,
 ) -> ConceptSet:
-    """One chat-completions call per class (cached); every "- " line is a concept."""
-    gen = {"temperature": cfg.concept_temperature, "max_tokens": cfg.concept_max_tokens, "version": CONCEPT_PROMPT_VERSION}
+    """One chat-completions call per class (cached); every "- " line is a concept. ``cfg``: the
+    endpoint, or a ``SynthConfig`` (its ``concept_*`` settings)."""
+    endpoint = cfg if isinstance(cfg, Endpoint) else cfg.concept_endpoint()
+    gen = {"temperature": endpoint.temperature, "max_tokens": endpoint.max_tokens, "version": CONCEPT_PROMPT_VERSION}
     prompts = {name: concept_prompt(name, domain) for name in class_names}
     keys = {
         name: make_key(
-            f"concept-llm:{cfg.concept_model}",
+            f"concept-llm:{endpoint.model}",
             {"prompt_sha256": hashlib.sha256(prompts[name].encode("utf-8")).hexdigest(), "class": name},
             gen,
         )
@@ -182,41 +185,42 @@ def ask_llm_concepts(
     cached = cache.get_many(list(keys.values()))
     todo = [name for name in class_names if keys[name] not in cached]
     answers: dict[str, str] = {name: cached[keys[name]]["text"] for name in class_names if keys[name] in cached}
-    client = _client(cfg, api_key) if todo else None
+    client = _client(endpoint, api_key) if todo else None
     if client is not None:
 
         def ask(name: str, probe: bool = False) -> tuple[str, str]:
             hint = "check the concept LLM's base URL, model name and timeout" if probe else ""
             reply = client.chat([{"role": "user", "content": prompts[name]}], about=f" for class {name!r}", probe_hint=hint,
-                                temperature=cfg.concept_temperature, max_tokens=cfg.concept_max_tokens)
+                                temperature=endpoint.temperature, max_tokens=endpoint.max_tokens)
             return name, reply.text
 
         def keep(name: str, text: str) -> None:
             answers[name] = text
             if parse_concepts(text):  # an answer without a single "- " line is not kept
-                cache.put(keys[name], {"text": text, "model": cfg.concept_model, "class": name}, namespace="concepts")
+                cache.put(keys[name], {"text": text, "model": endpoint.model, "class": name}, namespace="concepts")
 
         keep(*ask(todo[0], probe=True))  # one request alone first: a misconfigured endpoint fails in seconds
-        with ThreadPoolExecutor(max_workers=max(1, cfg.concept_concurrency)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, endpoint.max_concurrency)) as pool:
             for name, text in tqdm(pool.map(ask, todo[1:]), total=len(todo) - 1, desc="class concepts", unit="class", disable=not progress or None):
                 keep(name, text)
     concepts = {name: parse_concepts(answers[name]) for name in class_names}
     missing = [name for name, values in concepts.items() if not values]
-    where = f"concept LLM {cfg.concept_model!r}"
+    where = f"concept LLM {endpoint.model!r}"
     if missing and not allow_missing:
         raise _missing_error(missing, where)
     used = client.usage() if client is not None else dict.fromkeys(("requests", "retries", "prompt_tokens", "completion_tokens"), 0)
-    return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{cfg.concept_model}", calls=len(todo),
+    return ConceptSet(concepts=concepts, missing=missing, source=f"llm:{endpoint.model}", calls=len(todo),
                       requests=used["requests"], retries=used["retries"],
                       prompt_tokens=used["prompt_tokens"], completion_tokens=used["completion_tokens"])
 
 
-def _client(cfg: SynthConfig, api_key: str | None) -> LLMClient:
-    if not (api_key or os.environ.get(cfg.concept_api_key_env)):
-        raise UserError(f"concept LLM: no API key (set ${cfg.concept_api_key_env}, or import concepts from a JSON file)")
+def _client(endpoint: Endpoint, api_key: str | None) -> LLMClient:
+    if not (api_key or os.environ.get(endpoint.api_key_env)):
+        raise UserError(f"concept LLM: no API key (set ${endpoint.api_key_env}, or import concepts from a JSON file)")
     return LLMClient(
-        "concept LLM", cfg.concept_model, cfg.concept_base_url, api_key_env=cfg.concept_api_key_env, api_key=api_key,
-        timeout_s=cfg.concept_timeout, max_retries=cfg.concept_max_retries,
+        "concept LLM", endpoint.model, endpoint.base_url, api_key_env=endpoint.api_key_env, api_key=api_key,
+        timeout_s=endpoint.timeout_s, max_retries=endpoint.max_retries, backoff_initial_s=endpoint.backoff_initial_s,
+        backoff_max_s=endpoint.backoff_max_s,
     )
 
 

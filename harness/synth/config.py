@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from selfsynth.config import check_fields, field
+from selfsynth.configs.sections import Endpoint
 
 
 @dataclass
@@ -72,6 +73,13 @@ class SynthConfig:
     train_on_eval_question: bool = field(
         False, help="keep the evaluation question (explain[0]) in the training question pools, as the paper did (default: held out)"
     )
+    def concept_endpoint(self) -> Endpoint:
+        """The step-0 settings as the shared endpoint section (the flat ``concept_*`` names stay:
+        run configs, experiment files and stored runs use them)."""
+        return Endpoint(model=self.concept_model, base_url=self.concept_base_url, api_key_env=self.concept_api_key_env,
+                        max_concurrency=self.concept_concurrency, max_retries=self.concept_max_retries,
+                        timeout_s=self.concept_timeout, temperature=self.concept_temperature, max_tokens=self.concept_max_tokens)
+
 
     @property
     def draw_seed(self) -> int:

@@ -33,7 +33,8 @@ from typing import Any, Callable, Literal, Sequence
 from tqdm.auto import tqdm
 
 from selfsynth.cache import canonical_json
-from selfsynth.config import check_fields, field
+from selfsynth.config import field
+from selfsynth.configs.sections import Endpoint
 from selfsynth.errors import UserError
 from selfsynth.llm_client import LLMClient
 from selfsynth.metrics.judges.base import (
@@ -99,23 +100,11 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 @dataclass
-class OpenAIJudgeConfig:
-    model: str = field("gpt-4o", help="judge model name as the endpoint knows it")
-    base_url: str = field("https://api.openai.com/v1", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1 for vLLM)")
-    api_key_env: str = field("OPENAI_API_KEY", help="NAME of the environment variable holding the API key; empty: the endpoint needs no key")
-    max_concurrency: int = field(4, help="requests in flight at once", ge=1)
-    max_retries: int = field(5, help="retries per request on 429, 408/409, 5xx, timeouts and connection errors", ge=0)
-    timeout_s: float = field(60.0, help="seconds before one request times out", gt=0)
-    backoff_initial_s: float = field(1.0, help="wait before the first retry; doubles on each further retry", ge=0)
-    backoff_max_s: float = field(60.0, help="longest wait between retries", ge=0)
-    temperature: float = field(0.0, help="sampling temperature of the judge", ge=0)
-    max_tokens: int = field(256, help="max tokens of one reply", ge=1)
-    response_format: Literal["json_schema", "json_object", "none"] = field("json_schema", help="structured output requested")
-    price_input_per_mtok: float | None = field(None, help="USD per million prompt tokens; with the output price, the cost is recorded", ge=0)
-    price_output_per_mtok: float | None = field(None, help="USD per million completion tokens", ge=0)
+class OpenAIJudgeConfig(Endpoint):
+    """The endpoint section, with the judge's defaults, plus the structured output it asks for."""
 
-    def __post_init__(self) -> None:
-        check_fields(self)
+    base_url: str = field("https://api.openai.com/v1", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1 for vLLM)")
+    response_format: Literal["json_schema", "json_object", "none"] = field("json_schema", help="structured output requested")
 
 
 def render_messages(item: JudgeItem) -> list[dict[str, str]]:
@@ -182,10 +171,7 @@ class OpenAIJudge(Judge):
         return {**super().identity(), "base_url": self.config.base_url}
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        cfg = self.config
-        if cfg.price_input_per_mtok is None or cfg.price_output_per_mtok is None:
-            return None
-        return (prompt_tokens * cfg.price_input_per_mtok + completion_tokens * cfg.price_output_per_mtok) / 1e6
+        return self.config.cost(prompt_tokens, completion_tokens)
 
     def usage_summary(self) -> dict[str, Any]:
         used = self._llm.usage() if self._llm is not None else {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
