@@ -198,7 +198,7 @@ def compare(base: Evaluation, cand: Evaluation, metric: str = "accuracy", max_dr
         # the report page reads a 95% interval: the same test inverted at 0.025 per side
         "delta_ci95": [low, high] if alpha == DEFAULT_ALPHA else list(paired_binary_bounds(lost, gained, n, DEFAULT_ALPHA)),
         "test": TEST_NAME,
-        "hypotheses": {"non_inferior": f"H0: delta <= -{margin:g} vs H1: delta > -{margin:g}",
+        "hypotheses": {"non_inferior": f"H0: delta <= {_negated(margin)} vs H1: delta > {_negated(margin)}",
                        "improved": "H0: delta <= 0 vs H1: delta > 0"},
         "p_noninferior": p_noninferior,
         "p_improved": p_improved,
@@ -222,6 +222,10 @@ def _side(evaluation: Evaluation, metric: str, value: float) -> dict[str, Any]:
     return side
 
 
+def _negated(margin: float) -> str:
+    return f"-{margin:g}" if margin else "0"
+
+
 def _reason(report: dict[str, Any]) -> str:
     """One line: which hypothesis was tested at what level, the p-value, the interval it agrees
     with, and the whole counts."""
@@ -233,12 +237,12 @@ def _reason(report: dict[str, Any]) -> str:
     if verdict == "improved":
         return (f"H0: delta <= 0 rejected at one-sided alpha {alpha:g} (p={report['p_improved']:.3g}); "
                 f"{interval} lies above 0; {counts}")
-    tested = f"H0: delta <= -{margin:g} (non-inferiority margin --max-drop {margin:g})"
+    tested = f"H0: delta <= {_negated(margin)} (non-inferiority margin --max-drop {margin:g})"
     if verdict == "non-inferior":
         return (f"{tested} rejected at one-sided alpha {alpha:g} (p={report['p_noninferior']:.3g}); "
-                f"{interval} lies above -{margin:g}; {counts}")
-    outcome = (f"{interval} lies below -{margin:g}: a drop beyond the margin is shown" if verdict == "regressed"
-               else f"{interval} reaches below -{margin:g}: non-inferiority not shown (more samples or a larger margin are needed)")
+                f"{interval} lies above {_negated(margin)}; {counts}")
+    outcome = (f"{interval} lies below {_negated(margin)}: a drop beyond the margin is shown" if verdict == "regressed"
+               else f"{interval} does not lie above {_negated(margin)}: non-inferiority not shown (more samples or a larger margin are needed)")
     return (f"{tested} not rejected at one-sided alpha {alpha:g} (p={report['p_noninferior']:.3g}); "
             f"{outcome}; {counts}")
 
