@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsynth.errors import UserError
-from selfsynth.io import write_jsonl
+from selfsynth.io import read_json, write_jsonl
 
 IMAGE_PLACEHOLDER = "<image>"
 
@@ -64,10 +64,7 @@ def convert_llava_instruct(json_path: str | Path, images_dir: str | Path, out_pa
         raise UserError(f"--llava-instruct {source}: file not found (expected e.g. complex_reasoning_77k.json)")
     if not images.is_dir():
         raise UserError(f"--images {images}: not a folder (expected the COCO train2017 image folder)")
-    try:
-        entries = json.loads(source.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{source}: not valid JSON ({exc})") from None
+    entries = read_json(source, "a JSON list of LLaVA-Instruct conversations", "--llava-instruct")
     if not isinstance(entries, list):
         raise UserError(f"{source}: expected a JSON list of conversations, got {type(entries).__name__}")
     base = images.resolve()

@@ -266,7 +266,30 @@ def read_mapping(path: str | os.PathLike, what: str, flag: str = "") -> dict[str
             return {}
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected {what}, got {type(data).__name__}")
+    bad = _non_text_keys(data)
+    if bad:  # YAML reads `707:` as a number, `no:` as false and `~:` as null
+        kind = "null" if bad[0] is None else "true/false" if isinstance(bad[0], bool) else "a number" if isinstance(bad[0], (int, float)) else type(bad[0]).__name__
+        raise UserError(f"{where}: key {bad[0]!r} is {kind}, not text (quote it); expected {what}")
     return data
+
+
+def _non_text_keys(value: Any, depth: int = 0) -> list[Any]:
+    """The first mapping key anywhere in ``value`` that is not a string, as a one-item list ([] when all are)."""
+    if depth > 100:
+        return []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return [key]
+            found = _non_text_keys(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _non_text_keys(item, depth + 1)
+            if found:
+                return found
+    return []
 
 
 def read_csv_rows(path: str | os.PathLike, what: str, flag: str = "", delimiter: str | None = None) -> list[dict[str, str]]:

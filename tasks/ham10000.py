@@ -54,10 +54,10 @@ class Ham10000Task(DatasetTask):
 
     def _rows(self) -> list[dict[str, str]]:
         path = self.metadata_path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected the HAM10000 metadata CSV") from None
+        from selfsynth.io import read_user_text
+
+        # binary junk, a byte-order mark or bytes that are not UTF-8: one line naming the file
+        text = read_user_text(path, "the HAM10000 metadata CSV")
         with io.StringIO(text, newline="") as handle:
             sample = handle.read(4096)
             handle.seek(0)

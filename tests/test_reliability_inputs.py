@@ -134,6 +134,35 @@ def concepts_empty_class(tmp):
     return _concepts(tmp, {"Crimson Finch": [], "Azure Warbler": ["blue crown"]}), "concepts.json: no concepts for 1 class(es): 'Crimson Finch'"
 
 
+def concepts_non_utf8(tmp):
+    argv = _concepts(tmp, {})
+    (tmp / "concepts.json").write_bytes('{"Crimson Finch": ["r\u00f6d crown"]}'.encode("latin-1"))
+    return argv, "concepts.json: not UTF-8 text (byte 21)"
+
+
+def concepts_empty_file(tmp):
+    argv = _concepts(tmp, {})
+    (tmp / "concepts.json").write_bytes(b"")
+    return argv, "concepts.json: not valid JSON (Expecting value at line 1)"
+
+
+def concepts_binary_junk(tmp):
+    argv = _concepts(tmp, {})
+    (tmp / "concepts.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    return argv, "concepts.json: binary data (NUL bytes), not text"
+
+
+def yaml_number_key(tmp):
+    return _config(tmp, "707: 2\n"), "run.yaml: key 707 is a number, not text (quote it)"
+
+
+def general_data_not_utf8(tmp):
+    (tmp / "llava.json").write_bytes(b'[{"id": "\xe9"}]')
+    (tmp / "images").mkdir()
+    return (["general-data", "--llava-instruct", str(tmp / "llava.json"), "--images", str(tmp / "images"), "--out", str(tmp / "g.jsonl")],
+            "--llava-instruct " + str(tmp / "llava.json") + ": not UTF-8 text (byte 9)")
+
+
 def _evaluation(folder: Path, **setup) -> Path:
     records = [{"id": f"s{i}", "label": "a", "answer": "a", "match": True, "paper_match": True} for i in range(4)]
     write_jsonl(folder / "records.jsonl", records)
@@ -187,7 +216,8 @@ CASES = [cub_truncated_labels, cub_non_utf8, ham_non_utf8, ham_missing_column, t
          yaml_wrong_type, yaml_unknown_key, yaml_syntax_error, unknown_task, unknown_method, unknown_judge, unknown_benchmark,
          missing_model, missing_adapter, missing_dataset, concepts_list_not_mapping, concepts_string_not_list, concepts_empty_class,
          regress_different_tasks, regress_different_questions, limit_zero, limit_negative, iterations_negative,
-         experiment_missing_dataset, disk_full_during_write]
+         experiment_missing_dataset, disk_full_during_write, concepts_non_utf8, concepts_empty_file, concepts_binary_junk,
+         yaml_number_key, general_data_not_utf8]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)

@@ -38,8 +38,10 @@ def load_prompts(domain: str, override_path: str | Path | None = None) -> Prompt
         if not path.is_file():
             known = ", ".join(sorted(p.stem for p in PROMPT_DIR.glob("*.yaml")))
             raise UserError(f"no prompts for domain {domain!r} (expected {path}; known domains: {known})")
+    from selfsynth.io import read_user_text
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_user_text(path, f"a YAML prompt file with keys {', '.join(_KEYS)}"))
     except yaml.YAMLError as exc:
         raise UserError(f"prompt file {path} is not valid YAML: {exc}") from exc
     return _validate(domain, data, path)
