@@ -8,19 +8,34 @@ Exit code 0 whatever the verdicts (they are findings, not failures; CI reads ``-
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Literal
+
+from selfsynth import config as cfg
+
+
+@dataclass
+class ClaimsConfig:
+    out: list[str] = cfg.field(default_factory=lambda: ["runs"], repeat_flag="out", flags=("output_path",), metavar="DIR",
+                               help="run folder to read, repeatable")
+    claims: str | None = cfg.field(None, metavar="FILE", help="a YAML list of claims (default: the paper's, reports/claims/paper.yaml)")
+    experiment: str | None = cfg.field(None, help="only this experiment (default: every experiment found)")
+    format: Literal["text", "md", "json"] = cfg.field("text", help="output format (json for CI, md for a README)")
+
+    def __post_init__(self) -> None:
+        cfg.check_fields(self)
+
+
+CONFIGS = (ClaimsConfig,)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", "--output_path", dest="out", action="append", metavar="DIR",
-                        help="run folder to read, repeatable (default: runs)")
-    parser.add_argument("--claims", default=None, metavar="FILE",
-                        help="a YAML list of claims (default: the paper's, reports/claims/paper.yaml)")
-    parser.add_argument("--experiment", default=None, help="only this experiment (default: every experiment found)")
-    parser.add_argument("--format", default="text", choices=["text", "md", "json"], help="output format (json for CI)")
+    cfg.add_arguments(parser, ClaimsConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     from selfsynth.reports.claims import check_claims, render_claims
 
-    print(render_claims(check_claims(args.out or ["runs"], args.claims, args.experiment), args.format))
+    config = cfg.from_args(ClaimsConfig, args)
+    print(render_claims(check_claims(config.out, config.claims, config.experiment), config.format))
     return 0
