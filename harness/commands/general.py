@@ -12,11 +12,12 @@ import argparse
 import json
 
 from selfsynth import config as cfg
+from selfsynth.metrics.general import GeneralConfig
+
+CONFIGS = (GeneralConfig,)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from selfsynth.metrics.general import GeneralConfig
-
     parser.add_argument("--config", dest="config_file", default=None, metavar="YAML", help="YAML file of the settings below (flags override it)")
     cfg.add_arguments(parser, GeneralConfig)
     parser.add_argument("--output_path", dest="out", default=argparse.SUPPRESS, metavar="DIR", help="alias of --out")
@@ -24,9 +25,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsynth.metrics.general import GeneralConfig, evaluate_general
+    from selfsynth.metrics.general import evaluate_general
 
-    config = cfg.resolve(GeneralConfig, args.config_file, cfg.overrides_from_args(args, GeneralConfig))
+    config = cfg.from_args(GeneralConfig, args, args.config_file)
     summary = evaluate_general(config, progress=_progress(args.json))
     if args.json:
         print(json.dumps(summary, sort_keys=True))
