@@ -5,10 +5,15 @@ carries ``__MACOSX/`` resource forks, ``._*`` files and a nested duplicate
 ``chest_xray/chest_xray/``; we read only the outermost folder that has ``train/`` and ``test/``,
 ignore ``val/`` (16 images; the paper does not use it) and skip hidden files.
 
-Evaluation question (option ``question``): ``yesno`` (default, as the paper evaluates this task)
-asks the domain prompts' ``yes_no`` question, whether the X-ray shows pneumonia, and reads the
-answer with ``labels.YesNoReader`` (yes → Pneumonia, no → Normal; the published rule looks for
-the word "yes" or "no"); ``classname`` asks the first ``explain`` prompt, like every other task.
+Questions: as in the released pools for this dataset, every training question asks whether the
+X-ray shows pneumonia (plain, with an explanation, or step by step; our wording).
+
+Evaluation question (option ``question``): ``yesno`` (default) asks the domain prompts' ``yes_no``
+question and reads the answer with ``labels.YesNoReader`` (yes → Pneumonia, no → Normal, whole
+words only); ``classname`` asks the first ``explain`` prompt, like every other task, read by the
+class-name reader. The published rule is the same under both: the released evaluation scores every
+dataset by the class name contained in the answer (``labels.paper_match``), chest X-rays included;
+it has no yes/no reading.
 """
 from __future__ import annotations
 

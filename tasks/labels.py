@@ -404,7 +404,8 @@ class YesNoReader:
     """Our rule for a yes/no question about one class ("does this X-ray show pneumonia?"):
     "yes" reads as ``yes_class``, "no" as ``no_class``. Signals: the answer's leading yes/no word
     (or "the answer is yes/no"), and what ``classes`` reads — naming ``no_class``, or naming
-    ``yes_class`` only under negation, says no. Signals that disagree give no verdict."""
+    ``yes_class`` only under negation, says no. Signals that disagree give no verdict. Every signal
+    is a whole word (``_words``): "no" inside "diagnosis", "not", "normal" or "know" is never read."""
 
     rule = SCORING_RULE + "/yes-no"
 
@@ -437,12 +438,12 @@ class YesNoReader:
     def match(self, answer: str, label: str) -> bool:
         return self.read(answer).verdict == label
 
-    def paper_target(self, label: str) -> str:
-        """The word the published containment rule looks for: "yes" for ``yes_class``, else "no"."""
-        return "yes" if label == self.yes_class else "no"
-
     def paper_match(self, answer: str, label: str) -> bool:
-        return paper_match(answer, self.paper_target(label))
+        """The released evaluation has one scorer for every dataset, chest X-rays included: the
+        class name (digit-deleting containment, ``paper_match``) in the answer. It never looks for
+        "yes" or "no": "Yes, the diagnosis is pneumonia." credits Pneumonia only, "There is no
+        pneumonia." credits Pneumonia too, and "abnormal" credits Normal."""
+        return paper_match(answer, label)
 
     def paper_classes(self, answer: str) -> list[str]:
         return [c for c in self.classes if self.paper_match(answer, c)]

@@ -14,7 +14,7 @@ EVAL_QUESTIONS = {
     "aircraft": "Based on what you see, what is the exact model of this aircraft? Explain your answer.",
     "leaf": "Based on what you see, what is the exact plant and disease shown on this leaf? Explain your answer.",
     "skin_lesion": "Based on what you see, what is the exact type of this skin lesion? Explain your answer.",
-    "chest_xray": "Based on what you see, what is the exact diagnosis for this chest X-ray? Explain your answer.",
+    "chest_xray": "Based on what you see, does this chest X-ray show pneumonia? Explain which visible findings support your answer.",
 }
 
 

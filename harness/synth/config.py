@@ -57,7 +57,6 @@ class SynthConfig:
         "drop_own_class (the image's whole class left out) or drop_selected (only the image's selected concepts left out)"
     )
 
-    label_match: Literal["ours", "paper"] = field(
     # the Table 12 ablation (method no_filter)
     no_filter_concepts: Literal["random", "selected"] = field(
         "random", help="no_filter, iteration 1: hidden-context concepts per image — random (a seeded random subset of its class "
@@ -73,13 +72,13 @@ class SynthConfig:
     train_on_eval_question: bool = field(
         False, help="keep the evaluation question (explain[0]) in the training question pools, as the paper did (default: held out)"
     )
+
     def concept_endpoint(self) -> Endpoint:
         """The step-0 settings as the shared endpoint section (the flat ``concept_*`` names stay:
         run configs, experiment files and stored runs use them)."""
         return Endpoint(model=self.concept_model, base_url=self.concept_base_url, api_key_env=self.concept_api_key_env,
                         max_concurrency=self.concept_concurrency, max_retries=self.concept_max_retries,
                         timeout_s=self.concept_timeout, temperature=self.concept_temperature, max_tokens=self.concept_max_tokens)
-
 
     @property
     def draw_seed(self) -> int:
