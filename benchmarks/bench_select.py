@@ -1,4 +1,4 @@
-"""Benchmark of step-2 concept selection (DESIGN §2).
+"""Benchmark of step-2 concept selection (README "Fidelity", step 2).
 
 Times the corpus-level selection at CUB scale (5,994 images × 30 descriptions, 200 classes × 20
 concepts, 384-dim random L2-normalized embeddings), and — on a reduced corpus in the same run —

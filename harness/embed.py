@@ -1,4 +1,4 @@
-"""Text encoder for concept selection and rejection scoring (DESIGN §2, step 2).
+"""Text encoder for concept selection and rejection scoring (README "Fidelity", step 2).
 
 A thin wrapper on sentence-transformers: L2-normalized float32 rows, batched, duplicate texts
 encoded once, and an optional persistent cache keyed by (encoder id, prefix, text).

@@ -1,4 +1,4 @@
-"""Classification accuracy of one model on one task's samples (DESIGN §3).
+"""Classification accuracy of one model on one task's samples (README "Accuracy: how an answer is read").
 
 Each image gets the task's evaluation question (``task.evaluation_question``: the domain's first
 ``explain`` prompt; chest_xray asks its yes/no question), answered greedily through

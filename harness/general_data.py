@@ -1,4 +1,4 @@
-"""General instruction data for the 1:1 training mix (DESIGN §2 "Train"; paper: LLaVA-Instruct
+"""General instruction data for the 1:1 training mix (README "Fidelity", row "train mix"; paper: LLaVA-Instruct
 ``complex_reasoning_77k.json`` on COCO train2017 images).
 
 LLaVA-Instruct files are one JSON list of conversations::

@@ -1,7 +1,7 @@
 """The ONE training loop every method uses: supervised fine-tuning of a LLaVA-style model on
 (image, question, answer) rows with the transformers ``Trainer``.
 
-What it does (DESIGN §2 "Train"):
+What it does (README "Fidelity", rows "train"):
 - LoRA on the language model's linear layers only (``lora_targets``), the multimodal projector
   trained fully, the vision tower frozen; ``train_lm_head`` also trains the output layer (needed
   when the answers contain words the tokenizer never saw, as the toy class names).

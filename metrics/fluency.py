@@ -1,4 +1,4 @@
-"""FS, the fluency score (DESIGN §3): perplexity of each answer under a fixed reference causal LM.
+"""FS, the fluency score (README "Explanations: EE, CS and FS"): perplexity of each answer under a fixed reference causal LM.
 Lower is better.
 
 Reference models (``locate_reference``):

@@ -1,4 +1,4 @@
-"""Grading an evaluation folder: EE and CS from a judge, FS from a reference LM (DESIGN §3).
+"""Grading an evaluation folder: EE and CS from a judge, FS from a reference LM (README "Explanations: EE, CS and FS").
 
 One library function, ``judge_evaluation``, is what both ``selfsynth judge`` (one folder) and
 ``selfsynth run --judge`` (every iteration's evaluation, as a run-store step) call. It reads

@@ -34,7 +34,7 @@ METHOD_ORDER = ["base", "nl", "lge", "ours", "no_filter"]
 METHOD_NAMES = {"base": "Base", "nl": "NL", "lge": "L+GE", "ours": "Ours", "no_filter": "w/o Filtering"}
 TABLE1_EXCLUDED = ("no_filter",)  # the ablation has its own table (12); plugin methods join Table 1
 TABLE12_METHODS = ("ours", "no_filter")
-# DESIGN §3: the benchmarks of Table 11 in the paper's order, and the four whose relative change
+# README "General ability (Table 11)": the benchmarks of Table 11 in the paper's order, and the four whose relative change
 # is summed into "overall improvement"
 GENERAL_ORDER = ["mmstar", "seedbench_2_plus", "mmmu_val", "mme", "mmbench_en_dev"]
 OVERALL_BENCHMARKS = ("mmstar", "seedbench_2_plus", "mmbench_en_dev", "mme")
@@ -306,7 +306,7 @@ def _stored_improvement(data: dict[str, Any]) -> float | None:
 
 
 def overall_improvement(base: dict[str, float | None], tuned: dict[str, float | None]) -> float | None:
-    """DESIGN §3: the sum over MMStar, SEED-2-Plus, MMBench and MME-cognition of the relative
+    """The paper's overall improvement: the sum over MMStar, SEED-2-Plus, MMBench and MME-cognition of the relative
     change vs base, in %; None when one of the four is missing on either side."""
     total = 0.0
     for name in OVERALL_BENCHMARKS:

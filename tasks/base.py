@@ -31,7 +31,7 @@ class Sample:
 
 @dataclass
 class Prompts:
-    """A domain's prompts. ``explain[0]`` is the evaluation question (DESIGN §3)."""
+    """A domain's prompts. ``explain[0]`` is the evaluation question (README "Accuracy: how an answer is read")."""
 
     domain: str
     describe: list[str]  # step 1: describe the object's appearance, not the background

@@ -1,4 +1,4 @@
-"""Which class does an answer name? Two rules, both reported (DESIGN §3).
+"""Which class does an answer name? Two rules, both reported (README "Accuracy: how an answer is read").
 
 ``paper_match`` is the published rule of evaluation and of rounds ≥ 2: keep letters, hyphens and
 spaces, hyphen → space, lowercase, substring containment. It deletes digits, so on FGVC-Aircraft

@@ -6,8 +6,8 @@ the full defaults (3 × 10) are exercised by the runners.
 
 Describe prompts: the toy base model was pre-trained on the toy world's own describe questions
 (``selfsynth.toy.dataset.DESCRIBE_QUESTIONS``); the bird domain's long prompts are out of its
-distribution and get short, generic captions. The prompts override (DESIGN: prompts are data,
-overridable) uses the questions the toy model knows, as a user would for their model.
+distribution and get short, generic captions. The prompts override (prompts are data,
+overridable, `--prompts`) uses the questions the toy model knows, as a user would for their model.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """configs/paper/*.yaml resolve (`selfsynth run --print-config`) to the published numbers of
-DESIGN §2, one file per dataset of the paper."""
+README "Fidelity", one file per dataset of the paper."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from tests.fixtures_toy import REPO
 
 PAPER_TASKS = ["cub200", "fgvc_aircraft", "stanford_dogs", "pld", "ham10000", "chest_xray"]
 
-# DESIGN §2, step by step (the paper and its released code)
+# README "Fidelity", step by step (the paper and its released code)
 PUBLISHED = {
     "method": "ours",
     "model": "llava-hf/llava-1.5-7b-hf",  # LLaVA-1.5-7B

@@ -70,7 +70,7 @@ def test_toy_experiments_validate():
 
 
 def test_cost_estimate_follows_design_arithmetic():
-    """CUB, Ours, paper config: the numbers of DESIGN §8 with 60% of each token budget used."""
+    """CUB, Ours, paper config: the per-stage arithmetic of the cost estimate, with 60% of each token budget used."""
     experiment = load_experiment(REPO / "experiments" / "paper" / "table1.yaml")
     cell = next(c for c in experiment.cells if c.task == "cub200" and c.method == "ours")
     estimate = estimate_cell(cell, experiment.config.cost)

@@ -21,7 +21,7 @@ def _unit(rng, n, d):
 
 
 def formula(A, B, C, tau):
-    """I(b_j) exactly as DESIGN §2 writes it, one exp at a time."""
+    """I(b_j) exactly as the paper writes it, one exp at a time."""
     out = []
     for b in B:
         neg = sum(math.exp(float(b @ c) / tau) for c in C)

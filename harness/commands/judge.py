@@ -1,4 +1,4 @@
-"""`selfsynth judge`: EE, CS and FS (DESIGN §3) of the answers in one evaluation folder.
+"""`selfsynth judge`: EE, CS and FS (README "Explanations: EE, CS and FS") of the answers in one evaluation folder.
 
 Grades ``records.jsonl`` (written by ``selfsynth eval`` or a run's ``iter_<r>/eval/``) with
 ``selfsynth.metrics.grading.grade_folder`` and writes judge_records.jsonl and judge_metrics.json next

@@ -1,4 +1,4 @@
-"""The self-synthesis pipeline (DESIGN §2), one function per step, each a resumable stage.
+"""The self-synthesis pipeline (README "Fidelity"), one function per step, each a resumable stage.
 
 Every stage writes ``<out_dir>/<stage>.jsonl`` (provenance: image id, prompt, sample index,
 scores, kept/dropped and why) and ``<out_dir>/<stage>.stats.json``; re-running with the same

@@ -1,4 +1,4 @@
-"""Step 0: class-level visual concepts (DESIGN §2).
+"""Step 0: class-level visual concepts (README "Fidelity", step 0).
 
 Two sources, one result (``ConceptSet``):
 - ``ask_llm_concepts``: one chat-completions call per class to an OpenAI-compatible endpoint;

@@ -1,4 +1,4 @@
-"""Settings of the self-synthesis pipeline (DESIGN §2). Defaults are the paper's."""
+"""Settings of the self-synthesis pipeline (README "Fidelity"). Defaults are the paper's."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Step 1: the base model describes every training image N times (DESIGN §2)."""
+"""Step 1: the base model describes every training image N times (README "Fidelity", step 1)."""
 from __future__ import annotations
 
 from dataclasses import asdict

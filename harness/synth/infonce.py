@@ -1,4 +1,4 @@
-"""Step 2: image-level concept selection by an InfoNCE information bottleneck (DESIGN §2).
+"""Step 2: image-level concept selection by an InfoNCE information bottleneck (README "Fidelity", step 2).
 
 For one image, with A = its description embeddings, B = its class's concept embeddings and
 C = the description embeddings of every *other* training image (all rows L2-normalized)::

@@ -1,4 +1,4 @@
-"""Iterations ≥ 2: reward-model-free rejection sampling (DESIGN §2).
+"""Iterations ≥ 2: reward-model-free rejection sampling (README "Fidelity", rounds 2..K).
 
 The previous iteration's model answers ``reject_questions`` questions per image (explain with
 probability ``reject_p_explain``, else chain-of-thought), ``reject_samples`` candidates each. Modes:

@@ -1,4 +1,4 @@
-"""Step 3: answer rewriting — iteration-1 training data (DESIGN §2).
+"""Step 3: answer rewriting — iteration-1 training data (README "Fidelity", step 3).
 
 The base model answers ``rewrite_questions`` random questions per image (simple / explain / cot
 drawn with ``rewrite_p_*``), each prefixed by a hidden context that states the label and lists the

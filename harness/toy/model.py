@@ -1,6 +1,6 @@
 """The toy base model: a tiny LLaVA (CLIP vision tower + Llama text model) built from configs.
 
-Sizes and settings follow DESIGN §5 (measured on 2 CPU threads): 48 px images, patch 8
+Sizes and settings, chosen so that the toy world builds in minutes on 2 CPU threads: 48 px images, patch 8
 (36 image tokens), vision 64 wide x 2 layers, text 128 wide x 2 layers (MLP 256), ``vision_feature_layer=-1``
 (the LLaVA default -2 would leave the last layer of a 2-layer tower without gradient).
 """

@@ -1,4 +1,4 @@
-"""Judges for explanation existence (EE) and cognition score (CS), DESIGN §3.
+"""Judges for explanation existence (EE) and cognition score (CS) (README "Explanations: EE, CS and FS").
 
 Built-ins (registered lazily in ``selfsynth.registry.JUDGES``):
 - ``local`` (``selfsynth.metrics.judges.local:LocalJudge``): offline embedding-based proxy, named
