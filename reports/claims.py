@@ -154,17 +154,26 @@ class _Scores:
     judged: int = 0
 
 
-def _read_scores(store: Any, root: Path) -> _Scores:
+def _records_path(run_path: Path, relative: str | None, iteration: int, roots: Sequence[Path]) -> Path:
+    """An iteration's records.jsonl: the path results.json records, relative to the store root
+    (one of ``roots`` or an ancestor of the run), else the run's own iter_<r>/eval folder."""
+    if relative:
+        for base in [*roots, *run_path.parents]:
+            if (base / relative).is_file():
+                return base / relative
+    return run_path.parent / f"iter_{iteration}" / "eval" / "records.jsonl"
+
+
+def _read_scores(store: Any, roots: Sequence[Path], as_experiment: str | None = None) -> _Scores:
     from selfsynth.reports.html.collect import judge_folder
 
     scores = _Scores()
     for run in store.runs:
         results = read_json(run["path"])
-        unit = scores.by_unit.setdefault((run["experiment"], run["task"]), {})
+        unit = scores.by_unit.setdefault((as_experiment or run["experiment"], run["task"]), {})
         per_seed = unit.setdefault(run["method"], {}).setdefault(run["seed"], {})
         for record in results.get("iterations", []):
-            relative = record.get("records")
-            records = root / relative if relative else run["path"].parent / f"iter_{record['iteration']}" / "eval" / "records.jsonl"
+            records = _records_path(run["path"], record.get("records"), int(record["iteration"]), roots)
             if not records.is_file():
                 continue
             metrics: dict[str, dict[str, float | None]] = {name: {} for name in PER_IMAGE}
@@ -259,14 +268,14 @@ def _per_image(claim: Claim, unit: dict[str, Any]) -> list[Check]:
     return checks or [Check("–", None, None, None, 0, 0, "not shown", "no iteration to compare")]
 
 
-def _general(claim: Claim, store: Any, experiment: str, task: str) -> list[Check]:
+def _general(claim: Claim, store: Any, experiment: str, task: str, as_experiment: str | None = None) -> list[Check]:
     from selfsynth.reports.tables import _general_row_key, _headline, display_name
 
     tuned, base = display_name(claim.a.get("method", "ours")), "Base"
     by_model: dict[str, dict[Any, dict[str, Any]]] = {}
     for entry in store.general:
         exp, t, model = _general_row_key(entry)
-        if (exp, t) == (experiment, task):
+        if (as_experiment or exp, t) == (experiment, task):
             by_model.setdefault(model.split(" (iter")[0], {}).setdefault(entry["run"].get("seed"), entry["data"])
     if tuned not in by_model or base not in by_model:
         return []
@@ -308,39 +317,46 @@ class ClaimsReport:
 
 
 def check_claims(run_dirs: Sequence[str | Path], claims_file: str | Path | None = None,
-                 experiment: str | None = None) -> ClaimsReport:
+                 experiment: str | None = None, as_experiment: str | None = None) -> ClaimsReport:
     """Every claim of ``claims_file`` (default: the paper's) checked over the runs stored under
-    ``run_dirs``, per (experiment, task)."""
+    ``run_dirs`` (only experiment ``experiment``, if given), per (experiment, task).
+    ``as_experiment`` names every run found as one experiment (an experiment's cells may be runs
+    another experiment made first: shared cells run once per store)."""
     from selfsynth.reports.tables import load_store
 
     claims = load_claims(claims_file)
     results: list[ClaimResult] = []
-    judged = unparsed = 0
-    for run_dir in run_dirs:
-        store = load_store([run_dir], experiment)
-        scores = _read_scores(store, Path(run_dir))
-        judged, unparsed = judged + scores.judged, unparsed + scores.unparsed
-        units = sorted(set(scores.by_unit) | {(e["run"].get("experiment") or "default", e["run"].get("task") or "–") for e in store.general}
-                       | {("default", d.get("task", "–")) for d in store.selection})
-        if not units:
-            raise UserError(f"{run_dir}: no stored results (run `selfsynth run` or `selfsynth reproduce` first)")
-        for experiment_name, task in units:
-            for claim in claims:
-                result = ClaimResult(claim, experiment_name, task)
-                if claim.metric in PER_IMAGE:
-                    if (experiment_name, task) in scores.by_unit:
-                        result.checks = _per_image(claim, scores.by_unit[(experiment_name, task)])
-                    else:
-                        continue
-                elif claim.metric == "general":
-                    result.checks = _general(claim, store, experiment_name, task)
-                    if not result.checks:
-                        continue
+    store = load_store(run_dirs, experiment)
+    scores = _read_scores(store, [Path(d) for d in run_dirs], as_experiment)
+    judged, unparsed = scores.judged, scores.unparsed
+    general = {(as_experiment or e["run"].get("experiment") or "default", e["run"].get("task") or "–") for e in store.general}
+    units = sorted(set(scores.by_unit) | general)
+    # select_eval.json names no experiment: its task's first unit carries it (or one of its own)
+    covered = {t for _, t in units}
+    units += sorted({(as_experiment or "default", d.get("task", "–")) for d in store.selection if d.get("task", "–") not in covered})
+    selection_done: set[str] = set()
+    if not units:
+        raise UserError(f"{', '.join(map(str, run_dirs))}: no stored results (run `selfsynth run` or `selfsynth reproduce` first)")
+    for experiment_name, task in units:
+        for claim in claims:
+            result = ClaimResult(claim, experiment_name, task)
+            if claim.metric in PER_IMAGE:
+                if (experiment_name, task) in scores.by_unit:
+                    result.checks = _per_image(claim, scores.by_unit[(experiment_name, task)])
                 else:
-                    result.checks = _selection(claim, store, task)
-                    if not result.checks:
-                        continue
-                results.append(result)
+                    continue
+            elif claim.metric == "general":
+                result.checks = _general(claim, store, experiment_name, task, as_experiment)
+                if not result.checks:
+                    continue
+            else:
+                if task in selection_done:
+                    continue
+                result.checks = _selection(claim, store, task)
+                if not result.checks:
+                    continue
+                selection_done.add(task)
+            results.append(result)
     return ClaimsReport(results, judged, unparsed, str(claims_file or default_claims_file()))
 
 

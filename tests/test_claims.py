@@ -35,10 +35,11 @@ def cs_for(method: str, seed: int) -> np.ndarray:
     return np.full(N_IMAGES, {"ours": 0.7, "lge": 0.4, "no_filter": 0.7, "nl": 0.0}.get(method, 0.5)) + 0.01 * seed
 
 
-def write_store(out: Path, methods=("ours", "nl", "lge", "no_filter"), seeds=SEEDS, unparsed: int = 0) -> Path:
+def write_store(out: Path, methods=("ours", "nl", "lge", "no_filter"), seeds=SEEDS, unparsed: int = 0,
+                experiment: str = "default") -> Path:
     for method in methods:
         for seed in seeds:
-            unit = out / "default" / "toy" / method / f"seed_{seed}"
+            unit = out / experiment / "toy" / method / f"seed_{seed}"
             iterations = []
             for iteration in range(3):
                 folder = unit / f"iter_{iteration}" / "eval"
@@ -56,8 +57,11 @@ def write_store(out: Path, methods=("ours", "nl", "lge", "no_filter"), seeds=SEE
                     write_json(folder / "judge_metrics.json", {"ee": ee, "cs": 0.5, "n": N_IMAGES, "parse_failures": unparsed,
                                                                "judge": {"judge": "local-proxy", "proxy": True}})
                 iterations.append({"iteration": iteration, "metrics": metrics, "records": str((folder / "records.jsonl").relative_to(out))})
+            write_json(unit / "manifest.json", {"schema_version": 1, "expected_iterations": len(iterations),
+                                                "config": {"task": "toy", "method": method, "seed": seed}})
             write_json(unit / "results.json", {"schema_version": 1, "task": "toy", "method": method, "seed": seed, "limit": None,
-                                               "config": {"task": "toy", "method": method}, "iterations": iterations})
+                                               "config": {"task": "toy", "method": method, "experiment": experiment},
+                                               "iterations": iterations})
     return out
 
 
@@ -154,3 +158,29 @@ def test_a_bad_claims_file_is_one_line(tmp_path, capsys, content, message):
     assert message in err and err.count("\n") == 1
     assert main(["claims", "--out", str(tmp_path / "nowhere")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_run_folders_given_one_by_one_are_compared_together(tmp_path):
+    # `selfsynth reproduce` passes its cells' run folders, one per (method, seed), and names them as
+    # its experiment: the methods are still paired with each other
+    out = write_store(tmp_path / "runs")
+    cells = sorted(out.glob("default/toy/*/seed_*"))
+    report = check_claims(cells, as_experiment="toy-demo")
+    claims = {r["id"]: r for r in report.as_dict()["claims"]}
+    assert claims["ours_acc_gt_lge"]["verdict"] == "holds" and claims["ours_acc_gt_lge"]["experiment"] == "toy-demo"
+    assert claims["ours_acc_gt_lge"]["checks"][0]["n_samples"] == 120
+
+
+def test_reproduce_ends_with_the_claims_block_of_its_cells(tmp_path):
+    from selfsynth.experiment import _claims_block, load_experiment
+
+    out = write_store(tmp_path / "runs")  # cells are shared per store: their runs live under default/
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(f"name: claims-check\nout: {out}\ntasks:\n  - task: toy\nmethods: [nl, lge, ours, no_filter]\n"
+                    "seeds: [0, 1, 2]\niterations: 2\ntables: ['1']\n")
+    block = _claims_block(load_experiment(spec))
+    assert block == render_claims(check_claims([out], as_experiment="claims-check"))
+    assert "HOLDS        Ours' accuracy is above L+GE's, every iteration" in block
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(f"name: nothing-yet\nout: {tmp_path / 'none'}\ntasks:\n  - task: toy\nmethods: [ours]\nseeds: [0]\niterations: 1\n")
+    assert _claims_block(load_experiment(empty)).startswith("claims: not checked (")

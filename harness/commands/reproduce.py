@@ -46,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
         for table in outcome["tables"]:
             print(table + "\n")
         print(f"tables and plots: {outcome['folder']}")
+        print("\n" + outcome["claims"])
     return 1 if outcome["failed"] else 0

@@ -53,7 +53,21 @@ def reproduce(path: str | Path, out: str | None = None, launcher: LauncherKind =
     run_extras(experiment, progress)
     tables, files = write_tables(experiment)
     return {"experiment": experiment.config.name, "outcomes": outcomes, "failed": failed,
-            "tables": tables, "files": [str(f) for f in files], "folder": str(experiment.folder)}
+            "tables": tables, "files": [str(f) for f in files], "folder": str(experiment.folder),
+            "claims": _claims_block(experiment)}
+
+
+def _claims_block(experiment: Experiment) -> str:
+    """The paper's claims over the experiment's finished cells, as `selfsynth claims` prints them."""
+    from selfsynth.experiment.cells import cell_results_path, selection_path
+    from selfsynth.reports.claims import check_claims, render_claims
+
+    run_dirs = sorted({*(cell_results_path(c).parent for c in experiment.cells if cell_results_path(c).is_file()),
+                       *(selection_path(c).parent for c in experiment.selection if selection_path(c).is_file())})
+    try:
+        return render_claims(check_claims(run_dirs, as_experiment=experiment.config.name))
+    except UserError as exc:  # e.g. no cell finished: the run's outcome and its tables stand
+        return f"claims: not checked ({exc})"
 
 
 def dry_run(path: str | Path, out: str | None = None) -> tuple[dict[str, Any], str]:
