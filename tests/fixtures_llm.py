@@ -27,7 +27,8 @@ GARBLED = "garbled"  # HTTP 200 with a body that is not JSON
 
 class LoopbackChat:
     """``with Server() as url:`` serves POSTs on 127.0.0.1 with ``respond(body, auth)`` →
-    (status, payload, headers), recording every request as {"path", "body", "auth"}. A status of
+    (status, payload, headers), recording every request as {"path", "body", "auth", "retry"} (retry:
+    the openai SDK's attempt number, its x-stainless-retry-count header). A status of
     STALL, DROP or GARBLED injects that fault instead of an answer. ``max_in_flight`` is the most
     requests the server held at once (a stalled one counts until its client hangs up)."""
 
@@ -57,17 +58,21 @@ class LoopbackChat:
             def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer._lock:
-                    outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                    outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization"),
+                                           "retry": self.headers.get("x-stainless-retry-count")})
                 status, payload, headers = outer.respond(body, self.headers.get("Authorization", ""))
                 if status in (STALL, DROP):
                     if status == STALL:
                         self._wait_for_hang_up(outer.stall_s)
                     self.close_connection = True
                     return
-                data = b'{"id": "chatcmpl-cut", "choices": [{"index": 0, "mess' if status == GARBLED else json.dumps(payload).encode()
+                # bytes are sent as they are (a proxy's HTML page, say), with the Content-Type the headers name
+                data = (b'{"id": "chatcmpl-cut", "choices": [{"index": 0, "mess' if status == GARBLED
+                        else payload if isinstance(payload, bytes) else json.dumps(payload).encode())
                 status = 200 if status == GARBLED else status
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)
