@@ -29,7 +29,7 @@ class NlRunner(Runner):
         pools = question_pools(prompts, synth.train_on_eval_question)
         rows = []
         for sample in self.train_samples:
-            drawer = QuestionDraw(image_rng(synth.draw_seed, f"nl-{iteration}", sample.id), pools)
+            drawer = QuestionDraw(image_rng(synth.draw_seed, f"nl-{iteration}", sample.id), pools, replace=synth.train_on_eval_question)
             for k in range(synth.rewrite_questions):
                 picked = drawer.take("simple")
                 if picked is None:  # every pool used up for this image

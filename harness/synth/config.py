@@ -38,8 +38,8 @@ class SynthConfig:
     # step 3 — answer rewriting (iteration 1)
     rewrite_questions: int = field(8, help="step 3: questions per image", ge=1)
     rewrite_p_simple: float = field(0.4, help="step 3: probability of a simple 'what is this' question", ge=0)
-    rewrite_p_explain: float = field(0.2, help="step 3: probability of an explain question", ge=0)
-    rewrite_p_cot: float = field(0.4, help="step 3: probability of a chain-of-thought question", ge=0)
+    rewrite_p_explain: float = field(0.2, help="step 3: probability of an explain question (paper text 0.2; the released code draws 0.6 x 0.4 x 0.8 = 0.192)", ge=0)
+    rewrite_p_cot: float = field(0.4, help="step 3: probability of a chain-of-thought question (paper text 0.4; released 0.408)", ge=0)
     rewrite_temperature: float = field(0.3, help="step 3: sampling temperature", ge=0)
     rewrite_top_p: float = field(1.0, help="step 3: nucleus sampling top-p", gt=0, le=1)
     rewrite_max_new_tokens: int = field(128, help="step 3: max new tokens per answer", ge=1)
@@ -70,7 +70,7 @@ class SynthConfig:
     batch_size: int = field(16, help="generation batch size of the synthesis steps", ge=1)
     seed: int | None = field(None, help="seed of question draws and sampling in the synthesis steps (None: a run's --seed; 0 outside a run)")
     train_on_eval_question: bool = field(
-        False, help="keep the evaluation question (explain[0]) in the training question pools, as the paper did (default: held out)"
+        False, help="the released question draws: the evaluation question (explain[0]) kept in the training pools and every question drawn independently, with replacement (default: held out, no question twice per image and iteration)"
     )
 
     def concept_endpoint(self) -> Endpoint:

@@ -88,7 +88,7 @@ def rejection_sample(
         stage_key = f"reject-{iteration}"
         plan = []  # (sample, question index, type, question, the image's QuestionDraw)
         for sample in samples:
-            drawer = QuestionDraw(image_rng(cfg.draw_seed, stage_key, sample.id), pools)
+            drawer = QuestionDraw(image_rng(cfg.draw_seed, stage_key, sample.id), pools, replace=cfg.train_on_eval_question)
             for q in range(cfg.reject_questions):
                 picked = drawer.draw(weights)
                 if picked is None:  # every pool used up for this image: fewer questions, no repeats

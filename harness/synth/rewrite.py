@@ -15,7 +15,8 @@ image's concepts (``rewrite_prompt``). Per answer:
 - else drop it.
 
 Questions are drawn per image without replacement (``QuestionDraw``), with the evaluation question
-held out of the pools unless ``train_on_eval_question``.
+held out of the pools unless ``train_on_eval_question``, which restores the released draws: the
+evaluation question in the pools and every question drawn independently (with replacement).
 
 The stored pair is the bare question (no context) and the kept answer. ``lge`` passes every class
 concept instead of the image's selection (``selection.class_concepts_per_image``).
@@ -169,7 +170,8 @@ def rewrite_answers(
         plan = []  # (sample, question index, type, question, prompt)
         for sample in samples:
             concepts = list(image_concepts.get(sample.id, []))
-            drawn = draw_questions(image_rng(cfg.draw_seed, stage_name, sample.id), pools, weights, cfg.rewrite_questions)
+            drawn = draw_questions(image_rng(cfg.draw_seed, stage_name, sample.id), pools, weights, cfg.rewrite_questions,
+                                   replace=cfg.train_on_eval_question)
             for q, (kind, question) in enumerate(drawn):
                 plan.append((sample, q, kind, question, rewrite_prompt(question, sample.label, concepts, prompts)))
         outputs = generate(lm, [(s.image_path, p) for s, _, _, _, p in plan], args, cache=cache, batch_size=cfg.batch_size, desc="rewrite answers")

@@ -80,10 +80,15 @@ class QuestionDraw:
     ``draw(weights)`` picks a type with ``weights`` among the types with questions left; once every
     weighted type is used up it takes any question left (another type). ``take(kind)`` asks for one
     type and, when it is used up, also falls back to the others. Both return None when every pool
-    is used up, so a small pool gives an image fewer questions instead of repeats."""
+    is used up, so a small pool gives an image fewer questions instead of repeats.
 
-    def __init__(self, rng: random.Random, pools: dict[str, Sequence[str]]):
+    ``replace=True`` draws as the released code does: every question independently (a type by its
+    weight, then a uniform question of that type), so an image can be asked the same question twice."""
+
+    def __init__(self, rng: random.Random, pools: dict[str, Sequence[str]], replace: bool = False):
         self.rng = rng
+        self.replace = replace
+        self.pools = {kind: list(dict.fromkeys(pool)) for kind, pool in pools.items()}
         self.left: dict[str, list[str]] = {}
         for kind, pool in pools.items():
             shuffled = list(dict.fromkeys(pool))
@@ -110,7 +115,19 @@ class QuestionDraw:
         kind = self.rng.choices(kinds, weights=[len(self.left[k]) for k in kinds])[0]
         return self._pop(kind)
 
+    def _with_replacement(self, kinds: list[str], weights: list[float]) -> tuple[str, str] | None:
+        if not kinds:
+            return None
+        kind = self.rng.choices(kinds, weights=weights)[0]
+        return kind, self.rng.choice(self.pools[kind])
+
     def draw(self, weights: dict[str, float]) -> tuple[str, str] | None:
+        if self.replace:
+            kinds = [k for k, w in weights.items() if w > 0 and self.pools.get(k)]
+            if not kinds:  # no weighted type has questions: any question, uniformly
+                kinds = [k for k in self.pools if self.pools[k]]
+                return self._with_replacement(kinds, [len(self.pools[k]) for k in kinds])
+            return self._with_replacement(kinds, [weights[k] for k in kinds])
         kinds = [k for k, w in weights.items() if w > 0 and self._remaining(k)]
         if not kinds:
             return self._any()
@@ -118,13 +135,17 @@ class QuestionDraw:
         return self._pop(kind)
 
     def take(self, kind: str) -> tuple[str, str] | None:
+        if self.replace:
+            return self.draw({kind: 1.0})
         return self._pop(kind) if self._remaining(kind) else self._any()
 
 
-def draw_questions(rng: random.Random, pools: dict[str, list[str]], weights: dict[str, float], n: int) -> list[tuple[str, str]]:
+def draw_questions(rng: random.Random, pools: dict[str, list[str]], weights: dict[str, float], n: int,
+                   replace: bool = False) -> list[tuple[str, str]]:
     """Up to ``n`` distinct (type, question) pairs for one image (``QuestionDraw.draw``); fewer
-    only when the pools together hold fewer than ``n`` questions."""
-    drawer = QuestionDraw(rng, pools)
+    only when the pools together hold fewer than ``n`` questions. ``replace``: ``n`` independent
+    draws, repeats allowed (the released procedure)."""
+    drawer = QuestionDraw(rng, pools, replace=replace)
     out = []
     for _ in range(n):
         picked = drawer.draw(weights)
