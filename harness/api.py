@@ -324,10 +324,10 @@ def check_dataset(config) -> dict[str, Any]:
             "skipped": list(task.skipped)}
 
 
-def make_concepts(config) -> tuple[dict[str, Any], Any]:
+def make_concepts(config) -> dict[str, Any]:
     """``selfsynth concepts``: step 0 on its own (a ``ConceptsConfig``). Asks the endpoint once per
     class (cached beside the output) or imports ``from_json``; writes ``out`` ({class: [concept]}
-    in the task's class order) and ``<out>.stats.json``. Returns (the statistics, the ``ConceptSet``)."""
+    in the task's class order) and ``<out>.stats.json``. Returns the statistics written."""
     from selfsynth.io import write_json
     from selfsynth.synth.concepts import ask_llm_concepts, load_concepts_json
 
@@ -346,7 +346,37 @@ def make_concepts(config) -> tuple[dict[str, Any], Any]:
     stats = {**result.stats(), "task": task.name, "cost_usd": config.cost(result.prompt_tokens, result.completion_tokens)}
     write_json(out, result.concepts)
     write_json(out.with_name(out.name + ".stats.json"), stats)
-    return stats, result
+    return stats
+
+
+def export_lmms(config) -> dict[str, Any]:
+    """``selfsynth export-lmms``: write a task's splits as a local lmms-eval task (an
+    ``ExportLmmsConfig``); returns {include_path, tasks: {lmms task name: rows}, skipped}."""
+    from selfsynth.io import claim_output_dir
+    from selfsynth.tasks.lmms_bridge.export import export_lmms as write
+
+    if not config.out:
+        raise UserError("--out: name the folder to pass to lmms-eval's --include_path")
+    task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
+    claim_output_dir(config.out, "lmms-export", adopt=("selfsynth_*/utils.py",))
+    return write(task, config.out, splits=config.split, max_new_tokens=config.max_new_tokens)
+
+
+def general_data(config) -> dict[str, Any]:
+    """``selfsynth general-data``: LLaVA-Instruct conversations to the general rows of the 1:1
+    training mix (a ``GeneralDataConfig``); returns the conversion report."""
+    from selfsynth.general_data import convert_llava_instruct
+
+    return dataclasses.asdict(convert_llava_instruct(config.llava_instruct, config.images, config.out))
+
+
+def html_report(config):
+    """``selfsynth report``: the static HTML report of a run folder (a ``ReportConfig``); returns
+    what was written (``ReportSummary``)."""
+    from selfsynth.reports.html import build_report
+
+    return build_report(config.out, config.html, experiment=config.experiment, regress=config.regress, title=config.title,
+                        judge=config.judge)
 
 
 def judge(config) -> tuple[dict[str, Any], Path]:

@@ -73,6 +73,7 @@ class DatasetTask(Task):
         super().__init__(Path(root).expanduser(), **options)
         self._cache: dict[str, list[Sample]] = {}
         self._skipped_by_split: dict[str, list[str]] = {}
+        self._classes: list[str] | None = None  # a subclass's class names, read from the layout once
 
     # -- subclass hook --------------------------------------------------------------------------
     @abc.abstractmethod

@@ -48,7 +48,6 @@ class Cub200Task(DatasetTask):
 
     def __init__(self, root: str | Path, **options: Any):
         super().__init__(root, **options)
-        self._classes: list[str] | None = None
         self._attributes: dict[int, dict[int, list[str]]] = {}
 
     @property

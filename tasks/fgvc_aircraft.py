@@ -42,7 +42,6 @@ class FgvcAircraftTask(DatasetTask):
         if not _warned:
             _warned = True
             log.warning(PAPER_ACCURACY_WARNING)
-        self._classes: list[str] | None = None
 
     @property
     def data_dir(self) -> Path:

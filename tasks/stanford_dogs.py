@@ -63,10 +63,6 @@ class StanfordDogsTask(DatasetTask):
     published_split_sizes = (12000, 8580)  # official split
     domain = "dog"
 
-    def __init__(self, root: str | Path, **options: Any):
-        super().__init__(root, **options)
-        self._classes: list[str] | None = None
-
     @property
     def images_dir(self) -> Path:
         return require(self.root / "Images", "Stanford Dogs' Images/ folder with <wnid>-<breed> subfolders")

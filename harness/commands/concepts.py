@@ -3,39 +3,23 @@
 Either asks an OpenAI-compatible endpoint once per class (``selfsynth.synth.concepts``: cached,
 retried, token use and cost reported), or imports a public descriptor file ``{class: [concept]}``
 (``--from-json``), matching its keys to the task's class names and aliases. Writes ``--out``
-(``{class name: [concept, ...]}`` in the task's class order) and ``<out>.stats.json`` beside it.
+(``{class name: [concept, ...]}`` in the task's class order) and ``<out>.stats.json`` beside it
+(``selfsynth.api.make_concepts``; flags from ``ConceptsConfig``, declared in ``selfsynth.cli``).
 """
 from __future__ import annotations
 
-import argparse
-import json
-
-from selfsynth import config as cfg
-from selfsynth.configs.commands import ConceptsConfig
-
-CONFIGS = (ConceptsConfig,)
+from typing import Any
 
 
-def add_parser(parser: argparse.ArgumentParser) -> None:
-    cfg.add_arguments(parser, ConceptsConfig)
-    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    from selfsynth.api import make_concepts
-
-    config = cfg.from_args(ConceptsConfig, args)
-    stats, result = make_concepts(config)
-    if args.json:
-        print(json.dumps(stats, sort_keys=True))
-        return 0
-    print(f"{config.out}: {stats['classes']} classes, {stats['concepts_total']} concepts "
-          f"({stats['concepts_per_class_mean']:.1f} per class) from {stats['source']}")
-    if result.missing:
-        print(f"  no concepts for {len(result.missing)} classes, e.g. {result.missing[0]!r}")
-    if result.unmatched_keys:
-        print(f"  {len(result.unmatched_keys)} keys named no class, e.g. {result.unmatched_keys[0]!r}")
+def show(stats: dict[str, Any], config) -> str:
+    lines = [f"{config.out}: {stats['classes']} classes, {stats['concepts_total']} concepts "
+             f"({stats['concepts_per_class_mean']:.1f} per class) from {stats['source']}"]
+    if stats["missing"]:
+        lines.append(f"  no concepts for {len(stats['missing'])} classes, e.g. {stats['missing'][0]!r}")
+    if stats["unmatched_keys"]:
+        lines.append(f"  {len(stats['unmatched_keys'])} keys named no class, e.g. {stats['unmatched_keys'][0]!r}")
     if not config.from_json:
         cost = f", ${stats['cost_usd']:.4f}" if stats["cost_usd"] is not None else ""
-        print(f"  requests sent: {result.calls} ({stats['classes'] - result.calls} cached), tokens {result.prompt_tokens}+{result.completion_tokens}{cost}")
-    return 0
+        lines.append(f"  requests sent: {stats['llm_calls']} ({stats['classes'] - stats['llm_calls']} cached), "
+                     f"tokens {stats['prompt_tokens']}+{stats['completion_tokens']}{cost}")
+    return "\n".join(lines)

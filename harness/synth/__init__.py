@@ -29,32 +29,15 @@ Names are imported lazily so ``import harness.synth`` stays light.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from selfsynth.lazy import lazy_exports
 
-_EXPORTS = {
-    "SynthConfig": "selfsynth.synth.config",
-    "ConceptSet": "selfsynth.synth.concepts",
-    "class_concepts": "selfsynth.synth.concepts",
-    "ask_llm_concepts": "selfsynth.synth.concepts",
-    "load_concepts_json": "selfsynth.synth.concepts",
-    "describe_images": "selfsynth.synth.describe",
-    "select_concepts": "selfsynth.synth.infonce",
-    "select_concepts_corpus": "selfsynth.synth.infonce",
-    "infonce_scores": "selfsynth.synth.infonce",
-    "concept_precision": "selfsynth.metrics.concepts",
-    "select_image_concepts": "selfsynth.synth.select",
-    "class_concepts_per_image": "selfsynth.synth.select",
-    "random_concepts_per_image": "selfsynth.synth.select",
-    "rewrite_answers": "selfsynth.synth.rewrite",
-    "rewrite_prompt": "selfsynth.synth.rewrite",
-    "rejection_sample": "selfsynth.synth.reject",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'selfsynth.synth' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "selfsynth.synth.config": ("SynthConfig",),
+    "selfsynth.synth.concepts": ("ConceptSet", "class_concepts", "ask_llm_concepts", "load_concepts_json"),
+    "selfsynth.synth.describe": ("describe_images",),
+    "selfsynth.synth.infonce": ("select_concepts", "select_concepts_corpus", "infonce_scores"),
+    "selfsynth.metrics.concepts": ("concept_precision",),
+    "selfsynth.synth.select": ("select_image_concepts", "class_concepts_per_image", "random_concepts_per_image"),
+    "selfsynth.synth.rewrite": ("rewrite_answers", "rewrite_prompt"),
+    "selfsynth.synth.reject": ("rejection_sample",),
+})

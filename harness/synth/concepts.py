@@ -31,14 +31,11 @@ from selfsynth.synth.config import SynthConfig
 
 CONCEPT_PROMPT_VERSION = "concepts-v1"
 
-# What one class is called in each domain (data, not dispatch): "the bird species 'X'".
-DOMAIN_SUBJECTS: dict[str, tuple[str, str]] = {
-    "bird": ("bird species", "bird species"),
-    "dog": ("dog breed", "dog breeds"),
-    "aircraft": ("aircraft variant", "aircraft variants"),
-    "leaf": ("plant leaf condition", "plant leaf conditions"),
-    "skin_lesion": ("skin lesion type", "skin lesion types"),
-    "chest_xray": ("chest X-ray finding", "chest X-ray findings"),
+# What one class is called in each domain (data, not dispatch): "the bird species 'X'"; the
+# plural is the English one (`_plural`)
+DOMAIN_SUBJECTS: dict[str, str] = {
+    "bird": "bird species", "dog": "dog breed", "aircraft": "aircraft variant", "leaf": "plant leaf condition",
+    "skin_lesion": "skin lesion type", "chest_xray": "chest X-ray finding",
 }
 
 CONCEPT_PROMPT = """We are building a fine-grained visual recognition dataset.
@@ -62,8 +59,14 @@ def key_class_name(key: str) -> str:
 
 
 def concept_prompt(name: str, domain: str) -> str:
-    subject, subjects = DOMAIN_SUBJECTS.get(domain, (domain.replace("_", " ") + " class", domain.replace("_", " ") + " classes"))
-    return CONCEPT_PROMPT.format(subject=subject, subjects=subjects, name=name)
+    subject = DOMAIN_SUBJECTS.get(domain, domain.replace("_", " ") + " class")
+    return CONCEPT_PROMPT.format(subject=subject, subjects=_plural(subject), name=name)
+
+
+def _plural(noun: str) -> str:
+    if noun.endswith("species"):
+        return noun
+    return noun + ("es" if noun.endswith("s") else "s")
 
 
 def parse_concepts(text: str) -> list[str]:

@@ -37,14 +37,7 @@ from selfsynth.config import field
 from selfsynth.configs.sections import Endpoint
 from selfsynth.errors import UserError
 from selfsynth.llm_client import LLMClient
-from selfsynth.metrics.judges.base import (
-    PARSE_ERROR,
-    Judge,
-    JudgeContext,
-    JudgeItem,
-    Verdict,
-    text_hash,
-)
+from selfsynth.metrics.judges.base import PARSE_ERROR, Judge, JudgeContext, JudgeItem, Verdict, text_hash
 
 
 RUBRIC_VERSION = "ee-cs-rubric-v1"
@@ -148,21 +141,14 @@ class OpenAIJudge(Judge):
     proxy = False
     config_class = OpenAIJudgeConfig
 
-    def __init__(self, config: OpenAIJudgeConfig | None = None, cache=None):
-        super().__init__(config, cache)
-        self._llm: LLMClient | None = None  # made on the first request: a cached re-run needs no key
+    # the rubric and its prompt are constants of this module (a new wording is a new version)
+    rubric_version = RUBRIC_VERSION
+    prompt_hash = PROMPT_HASH
+    _llm: LLMClient | None = None  # made on the first request (per judge): a cached re-run needs no key
 
     @property
     def model_id(self) -> str:
         return self.config.model
-
-    @property
-    def rubric_version(self) -> str:
-        return RUBRIC_VERSION
-
-    @property
-    def prompt_hash(self) -> str:
-        return PROMPT_HASH
 
     def settings(self) -> dict[str, Any]:
         return {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "response_format": self.config.response_format}
