@@ -14,7 +14,7 @@ from selfsynth.runner import Runner
 
 
 class NoFilterRunner(Runner):
-    """ours without InfoNCE ranking or label check (Table 12)"""
+    """ours without the concept filter (iteration 1) or the rejection filter (Table 12)"""
 
     name = "no_filter"
     describes_images = True
