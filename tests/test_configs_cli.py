@@ -180,3 +180,34 @@ def test_import_selfsynth_and_ls_load_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "ours" in done.stdout.split()
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every ``selfsynth COMMAND ...`` line of the README and docs/ (continuations joined)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    found = []
+    for path in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+        for match in re.finditer(r"(?m)^\s*(?:\$ )?selfsynth ([a-z-]+)(?=[ \t]|$)([^\n#|&;`]*)", text):
+            try:
+                argv = [match.group(1), *shlex.split(match.group(2))]
+            except ValueError:  # an unbalanced quote: prose that starts with the command's name
+                continue
+            if not any(marker in arg for arg in argv for marker in ("<", "...", "[")):  # a placeholder, not a command
+                found.append((f"{path.name}: selfsynth {' '.join(argv)}", argv))
+    return found
+
+
+def test_every_documented_command_line_parses():
+    commands = documented_commands()
+    assert len(commands) > 40  # the README and the guides show that many
+    for where, argv in commands:
+        assert argv[0] in COMMANDS, where
+        try:
+            build_parser(argv[0]).parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"{where}: exit {exc.code}")
