@@ -42,6 +42,9 @@ TOY_DOMAIN = "toy"  # tasks/prompts/toy.yaml: the question pools pre-training us
 DEFAULT_CACHE = Path("~/.cache/selfsynth/toy")  # the user cache: for an installed package (default_cache)
 # the base model's first sentence when asked for a species it was never taught
 UNNAMED_SENTENCE = "I cannot tell which species this bird is."
+# CPU threads of the pre-training: float sums are split by thread, so a fixed count gives the same
+# weights on machines that differ only in core count (README "What another machine reproduces")
+BUILD_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,17 @@ def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
 
 
 def _build(tmp: Path, config: ToyConfig) -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(BUILD_THREADS)  # for the build only: restored for whatever runs next
+    try:
+        _build_pinned(tmp, config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _build_pinned(tmp: Path, config: ToyConfig) -> None:
     from selfsynth.train import TrainConfig, train
 
     started = time.perf_counter()
