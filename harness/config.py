@@ -202,10 +202,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
-    """One flag per field (``--name`` or ``--section.name``), generated from the dataclass.
+    """One flag per field (``--name`` or ``--section.name``), generated from the dataclass. The
+    fields a config inherits from a shared section (a base class with a ``SECTION`` title, see
+    ``selfsynth.configs.sections``) are listed under that title.
 
     Defaults are suppressed so that only flags the user typed override the YAML layer."""
     hints = _hints(cls)
+    groups: dict[type, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
@@ -214,7 +217,18 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", 
         if _is_config(tp):
             add_arguments(parser, tp, prefix=f"{name}.")
             continue
-        _add_field(parser, f, tp, name)
+        section = _section_of(cls, f.name) if not prefix else None
+        if section is not None and section not in groups:
+            groups[section] = parser.add_argument_group(section.SECTION)
+        _add_field(groups.get(section, parser), f, tp, name)
+
+
+def _section_of(cls: type, name: str) -> type | None:
+    """The shared section (a base class with a ``SECTION`` title) that declared field ``name``."""
+    for base in reversed(cls.__mro__):
+        if name in vars(base).get("__annotations__", {}):
+            return base if "SECTION" in vars(base) else None
+    return None
 
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any, name: str) -> None:

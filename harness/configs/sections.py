@@ -11,6 +11,7 @@ Core layer: plain dataclasses, importable from any layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from selfsynth.config import check_fields, field
 
@@ -21,6 +22,10 @@ DEFAULT_TASK = "toy"
 
 @dataclass
 class TaskSpec:
+    """Which task, and where its data is."""
+
+    SECTION: ClassVar[str] = "task and dataset"
+
     task: str = field(DEFAULT_TASK, help="task name (see `selfsynth ls tasks`)")
     root: str | None = field(None, help="dataset folder; default: the task's (toy: the generated toy dataset)")
     task_options: list[str] = field(default_factory=list, repeat_flag="option", metavar="KEY=VALUE",
@@ -34,6 +39,8 @@ class TaskSpec:
 @dataclass
 class Endpoint:
     """An OpenAI-compatible chat-completions endpoint (OpenAI, Azure, vLLM, SGLang, llama.cpp, Ollama)."""
+
+    SECTION: ClassVar[str] = "OpenAI-compatible endpoint (OpenAI, Azure, vLLM, SGLang, llama.cpp, Ollama)"
 
     model: str = field("gpt-4o", help="model name as the endpoint knows it (paper: GPT-4o)")
     base_url: str | None = field(None, help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1 for vLLM); unset: the openai client's default")
