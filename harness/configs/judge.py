@@ -12,7 +12,9 @@ from selfsynth.metrics.grading import JudgeConfig
 
 @dataclass
 class JudgeCommandConfig(TaskSpec, JudgeConfig):
-    """``selfsynth judge``: the grading settings plus which evaluation folder and references."""
+    """``selfsynth judge``: the grading settings plus which evaluation folder and references. The
+    task section's ``toy_cache`` is not used (and not a flag): the dataset graded against is the
+    one the records' metrics.json names, or ``root``."""
 
     eval_dir: str = field("", positional=True, metavar="EVAL_DIR",
                           help="evaluation folder holding records.jsonl (or the records.jsonl file itself)")
