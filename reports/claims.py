@@ -341,21 +341,19 @@ def check_claims(run_dirs: Sequence[str | Path], claims_file: str | Path | None 
         for claim in claims:
             result = ClaimResult(claim, experiment_name, task)
             if claim.metric in PER_IMAGE:
-                if (experiment_name, task) in scores.by_unit:
-                    result.checks = _per_image(claim, scores.by_unit[(experiment_name, task)])
-                else:
-                    continue
+                result.checks = _per_image(claim, scores.by_unit[(experiment_name, task)]) if (experiment_name, task) in scores.by_unit else []
+                missing = "no stored run of this task"
             elif claim.metric == "general":
                 result.checks = _general(claim, store, experiment_name, task, as_experiment)
-                if not result.checks:
-                    continue
+                missing = "no stored general.json of both models (selfsynth run --general)"
             else:
                 if task in selection_done:
                     continue
-                result.checks = _selection(claim, store, task)
-                if not result.checks:
-                    continue
                 selection_done.add(task)
+                result.checks = _selection(claim, store, task)
+                missing = "no stored select_eval.json (selfsynth select-eval)"
+            # every claim is listed: one without data is not shown, and says what is missing
+            result.checks = result.checks or [Check("–", None, None, None, 0, 0, "not shown", missing)]
             results.append(result)
     return ClaimsReport(results, judged, unparsed, str(claims_file or default_claims_file()))
 

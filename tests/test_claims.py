@@ -78,8 +78,9 @@ def test_verdicts_on_a_store_with_known_answers(tmp_path):
     assert claims["ours_acc_gt_no_filter"]["verdict"] == "contradicted"  # the ablation is better here
     assert claims["ours_cs_gt_no_filter"]["verdict"] == "contradicted"  # equal CS: Δ = 0 is not > 0
     assert claims["accuracy_rises"]["verdict"] == "holds"  # 20% → 60% → 80%
-    # no general.json or select_eval.json in this store: those claims are not listed as if checked
-    assert "general_kept" not in claims and "selection_beats_random" not in claims
+    # no general.json or select_eval.json in this store: those claims are listed, not shown, and say why
+    for missing, why in (("general_kept", "no stored general.json"), ("selection_beats_random", "no stored select_eval.json")):
+        assert claims[missing]["verdict"] == "not shown" and claims[missing]["checks"][0]["note"].startswith(why)
 
 
 def test_estimates_are_means_over_seeds_of_paired_differences(tmp_path):
@@ -141,7 +142,7 @@ def test_cli_text_json_and_every_paper_claim_listed(tmp_path, capsys):
     assert "NOT SHOWN    Concept selection (IB) is more precise than a random selection" in text  # one seed
     assert main(["claims", "--out", str(out), "--format", "json"]) == 0
     listed = {c["id"] for c in json.loads(capsys.readouterr().out)["claims"]}
-    assert listed == {c.id for c in load_claims()} - {"general_kept"}
+    assert listed == {c.id for c in load_claims()}
 
 
 @pytest.mark.parametrize("content, message", [
@@ -184,3 +185,20 @@ def test_reproduce_ends_with_the_claims_block_of_its_cells(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text(f"name: nothing-yet\nout: {tmp_path / 'none'}\ntasks:\n  - task: toy\nmethods: [ours]\nseeds: [0]\niterations: 1\n")
     assert _claims_block(load_experiment(empty)).startswith("claims: not checked (")
+
+
+def test_general_ability_per_benchmark_over_seeds(tmp_path):
+    out = write_store(tmp_path / "runs", methods=("ours",))
+    changes = {"mmstar": (0.40, [-0.004, -0.006, -0.005]), "mme": (300.0, [-10.0, -12.0, -9.0])}  # points: -0.5 and about -10
+    for seed in SEEDS:
+        unit = out / "default" / "toy" / "ours" / f"seed_{seed}"
+        write_json(unit / "manifest.json", {"schema_version": 1, "config": {"task": "toy", "method": "ours", "seed": seed, "experiment": "default"}})
+        for iteration, shift in ((0, 0), (2, 1)):
+            benchmarks = {name: {"value": base + shift * deltas[seed]} for name, (base, deltas) in changes.items()}
+            write_json(unit / f"iter_{iteration}" / "general" / "general.json", {"benchmarks": benchmarks})
+    claim = by_id(check_claims([out]))["general_kept"]
+    checks = {c["where"]: c for c in claim["checks"]}
+    assert checks["mmstar"]["estimate"] == pytest.approx(-0.5) and checks["mmstar"]["verdict"] == "holds"
+    assert checks["mme"]["estimate"] == pytest.approx(-31 / 3) and checks["mme"]["verdict"] == "contradicted"
+    assert checks["mme"]["note"] == "seeds only" and checks["mme"]["n_seeds"] == 3
+    assert claim["verdict"] == "contradicted"
