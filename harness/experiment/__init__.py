@@ -3,7 +3,7 @@ a paper table; ``reproduce`` expands it into cells (task × method × seed), run
 not finished, then writes the tables and plots.
 
 - ``spec``: the experiment file's schema and ``load_experiment`` (every cell's resolved
-  ``RunConfig``, written to ``<out>/cells/<cell>.yaml`` and runnable by hand with
+  ``RunConfig``, written to ``<out>/experiments/<name>/cells/<cell>.yaml`` and runnable by hand with
   ``selfsynth run --config``);
 - ``cells``: each cell's state in the run store, the extra evaluations and the tables;
 - ``cost``: the ``--dry-run`` plan and estimate;
@@ -50,7 +50,8 @@ def reproduce(path: str | Path, out: str | None = None, launcher: LauncherKind =
     failed = [o for o in outcomes if not o["ok"]]
     for outcome in failed:
         progress(f"FAILED {outcome['cell']}: {outcome.get('error', '')} (log: {outcome.get('log')})")
-    run_extras(experiment, progress)
+    if launcher != "slurm":  # on Slurm they ran as jobs after their lanes (GPU work stays off the login node)
+        run_extras(experiment, progress)
     tables, files = write_tables(experiment)
     return {"experiment": experiment.config.name, "outcomes": outcomes, "failed": failed,
             "tables": tables, "files": [str(f) for f in files], "folder": str(experiment.folder),

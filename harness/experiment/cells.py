@@ -117,10 +117,12 @@ def _model_problem(model: str) -> str | None:
 
 
 def write_cell_files(experiment: Experiment) -> dict[str, Path]:
-    """Each cell's resolved RunConfig as YAML: what a lane job runs, and what a user reruns by hand."""
+    """Each cell's resolved RunConfig as YAML: what a lane job runs, and what a user reruns by hand.
+    Under the experiment's own folder: another experiment sharing ``out`` never rewrites the
+    config a running lane has yet to read (``check_unchanged`` keeps this experiment's fixed)."""
     paths = {}
     for cell in experiment.cells:
-        path = experiment.out.resolve() / "cells" / f"{cell.id}.yaml"
+        path = experiment.folder.resolve() / "cells" / f"{cell.id}.yaml"
         write_text(path, cfg.dump_yaml(cell.config))
         paths[cell.id] = path
     return paths

@@ -45,7 +45,7 @@ class SlurmSettings:
     gpus_per_cell: int = cfg.field(1, help="GPUs per lane job (a cell may use them with `accelerate launch`)", ge=0)
     cpus_per_cell: int = cfg.field(8, help="CPU cores per lane job", ge=1)
     mem_gb: int = cfg.field(64, help="memory per lane job in GB", ge=1)
-    time_min: int = cfg.field(24 * 60, help="wall-time limit per lane job in minutes", ge=1)
+    time_min: int | None = cfg.field(None, help="wall-time limit per lane job in minutes (default: 1.5 x the estimate when cost throughputs are given, else 24 h); a job that reaches it is requeued and resumes", ge=1)
 
     def __post_init__(self) -> None:
         cfg.check_fields(self)
@@ -60,8 +60,6 @@ class CostSettings:
     text_tokens: int = cfg.field(100, help="question + answer tokens per training row", ge=0)
     judge_input_tokens: int = cfg.field(700, help="prompt tokens per judge call", ge=0)
     judge_output_tokens: int = cfg.field(150, help="completion tokens per judge call", ge=0)
-    price_input_per_mtok: float | None = cfg.field(None, help="judge price in USD per million prompt tokens", ge=0)
-    price_output_per_mtok: float | None = cfg.field(None, help="judge price in USD per million completion tokens", ge=0)
     gen_tokens_per_s: float | None = cfg.field(None, help="generated tokens per second per GPU (measure with `make bench` or an earlier run)", gt=0)
     train_tokens_per_s: float | None = cfg.field(None, help="training tokens per second per GPU", gt=0)
 
