@@ -193,6 +193,23 @@ def _read_scores(store: Any, roots: Sequence[Path], as_experiment: str | None = 
     return scores
 
 
+def image_groups(store: Any, roots: Sequence[Path] = ()) -> dict[tuple[str, str, str, int, str], list[Any]]:
+    """Per (experiment, task, method, iteration, metric): one array of per-image scores per seed —
+    what ``stats.hierarchical_bootstrap`` resamples for a table cell's or a plot band's interval."""
+    import numpy as np
+
+    out: dict[tuple[str, str, str, int, str], list[Any]] = {}
+    for (experiment, task), methods in _read_scores(store, roots).by_unit.items():
+        for method, seeds in methods.items():
+            for seed in sorted(seeds, key=str):
+                for iteration, metrics in seeds[seed].items():
+                    for metric, values in metrics.items():
+                        present = [v for v in values.values() if v is not None]
+                        if present:
+                            out.setdefault((experiment, task, method, iteration, metric), []).append(np.array(present))
+    return out
+
+
 def _iteration(spec: dict[str, Any], available: Sequence[int], anchor: int | None) -> int | None:
     if anchor is not None:
         target = anchor + int(spec.get("offset", 0))

@@ -1,7 +1,10 @@
 """Figures beside the tables (matplotlib, Agg backend, each as PNG and SVG), from stored results:
 
-- ``accuracy_<task>``: accuracy per iteration, one line per method, a band of ± one standard
-  deviation over seeds (error bars where a method has one iteration);
+- ``accuracy_<task>``: accuracy per iteration, one line per method (the mean over seeds), a band
+  of its 95% interval from the hierarchical bootstrap of ``selfsynth claims`` and ``table --ci``
+  (seeds, then the test images of each; seeds alone for a metric without per-image scores, and no
+  band for one seed without them) — inside the metric's range by construction (error bars where
+  a method has one iteration);
 - ``cs_<task>``: the cognition score per iteration, the same way;
 - ``concept_precision``: Table 13's precision per text encoder and task, with the random-selection
   baseline and error bars over seeds.
@@ -48,9 +51,13 @@ def _safe_stem(text: str) -> str:
 
 
 def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, stem_prefix: str) -> list[Path]:
-    """One figure per task: ``metric`` per iteration, mean over seeds with a ± std band."""
+    """One figure per task: ``metric`` per iteration, mean over seeds with a 95% interval band."""
+    from selfsynth.reports.claims import image_groups
+    from selfsynth.reports.stats import hierarchical_bootstrap
+
     plt = _figure()
     written: list[Path] = []
+    images = image_groups(store)
     tasks = sorted({r["task"] for r in store.iterations})
     for task in tasks:
         axis = sorted({r["iteration"] for r in store.iterations if r["task"] == task})
@@ -68,16 +75,17 @@ def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, ste
             cells = {x: cell(by_iteration[x]) for x in by_iteration}
             xs = axis if len(by_iteration) > 1 else sorted(by_iteration)
             means = [cells[x]["mean"] if x in cells else math.nan for x in xs]
-            spread = [(cells[x]["std"] or 0.0) if x in cells else math.nan for x in xs]
+            bands = [_band(images, task, method, x, metric, by_iteration.get(x, []), hierarchical_bootstrap) for x in xs]
+            lows, highs = [b[0] for b in bands], [b[1] for b in bands]
             seeds = max(c["n"] for c in present)
             name = f"{display_name(method)} (n={seeds} seed{'s' if seeds != 1 else ''})"
             if len(xs) == 1:
-                ax.errorbar(xs, means, yerr=spread, fmt="o", capsize=4, label=name)
+                yerr = [[max(means[0] - lows[0], 0.0)], [max(highs[0] - means[0], 0.0)]] if not math.isnan(lows[0]) else None
+                ax.errorbar(xs, means, yerr=yerr, fmt="o", capsize=4, label=name)
             else:
                 (line,) = ax.plot(xs, means, marker="o", label=name)
-                ax.fill_between(xs, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)],
-                                color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_title(f"{task}: {label} per iteration (mean ± std over seeds)")
+                ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_title(f"{task}: {label} per iteration (mean over seeds, 95% interval)")
         ax.set_xlabel("iteration (0 = base model)")
         ax.set_ylabel(label)
         ax.set_xticks(sorted({r["iteration"] for r in rows}))
@@ -86,6 +94,17 @@ def per_iteration_plot(store: Store, metric: str, label: str, out_dir: Path, ste
         written += _save(fig, out_dir, f"{stem_prefix}_{_safe_stem(task)}")
         plt.close(fig)
     return written
+
+
+def _band(images: dict, task: str, method: str, iteration: int, metric: str, seed_values: list[float],
+          bootstrap: Any) -> tuple[float, float]:
+    """The 95% interval of one point: seeds then images where per-image scores are stored, else
+    seeds alone; (NaN, NaN) — no band — with neither."""
+    groups = [g for (_, t, m, i, name), arrays in images.items() if (t, m, i, name) == (task, method, iteration, metric) for g in arrays]
+    if not groups and len(seed_values) > 1:
+        groups = [[v] for v in seed_values]
+    interval = bootstrap(groups) if groups else None
+    return (interval.low, interval.high) if interval else (math.nan, math.nan)
 
 
 def selection_plot(store: Store, out_dir: Path) -> list[Path]:

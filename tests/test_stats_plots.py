@@ -42,3 +42,21 @@ def test_an_iteration_without_a_value_breaks_the_line(saved, tmp_path):
     lines = {line.get_label().split(" ")[0]: line.get_ydata() for line in fig.axes[0].get_lines()}
     assert list(lines["Ours"][[0, 2]]) == [0.2, 0.7] and math.isnan(lines["Ours"][1])
     assert list(lines["NL"]) == [0.2, 0.4, 0.5]
+
+
+def test_the_band_is_the_hierarchical_bootstrap_interval_of_the_stored_images(saved, tmp_path):
+    import numpy as np
+
+    from selfsynth.reports.stats import hierarchical_bootstrap
+    from selfsynth.reports.tables import load_store
+    from tests.test_claims import SEEDS, hits_for, write_store
+
+    out = write_store(tmp_path / "runs", methods=("ours",))
+    plots.per_iteration_plot(load_store([out]), "accuracy", "accuracy", tmp_path, "accuracy")
+    [(stem, fig)] = saved
+    band = fig.axes[0].collections[0].get_paths()[0].vertices
+    expected = hierarchical_bootstrap([hits_for("ours", 2, s).astype(float) for s in SEEDS])
+    at_two = band[np.isclose(band[:, 0], 2.0), 1]
+    assert min(at_two) == pytest.approx(expected.low) and max(at_two) == pytest.approx(expected.high)
+    assert 0.0 <= band[:, 1].min() and band[:, 1].max() <= 1.0
+    assert "95% interval" in fig.axes[0].get_title()
