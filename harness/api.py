@@ -16,10 +16,11 @@ from selfsynth import config as cfg
 from selfsynth.configs.run import EvalConfig, RunConfig
 from selfsynth.errors import UserError
 from selfsynth.io import claim_output_dir, remove_stale_temps
+from selfsynth.results import METRICS, RECORDS
 from selfsynth.tasks.base import build_task, parse_option_pairs, task_class
 
 # what an evaluation folder written before output folders carried a marker holds (adopted as ours)
-EVAL_FILES = ("metrics.json", "records.jsonl")
+EVAL_FILES = (METRICS, RECORDS)
 RUN_STORE_FILES = ("cache.sqlite",)
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def run(config) -> dict[str, Any]:
     from selfsynth.registry import METHODS
 
     runner_cls = METHODS.get(config.method)  # a mistyped method fails before any default is built
+    requested = config  # as asked for: what the run's fingerprint covers (selfsynth.results)
     config, task, store, cache = prepare_run(config)
     check_inputs(config, task, runner_cls)
     unit = store.unit_dir(task.name, runner_cls.name or config.method)
@@ -152,20 +154,25 @@ def run(config) -> dict[str, Any]:
     # files a killed run left half-written (its temp files; the outputs themselves are never partial)
     remove_stale_temps(unit.parent.parent)
     try:
-        return _run_unit(config, task, store, cache, runner_cls, unit)
+        return _run_unit(config, task, store, cache, runner_cls, unit, requested)
     finally:
         lock.release()
 
 
-def _run_unit(config, task, store, cache, runner_cls, unit: Path) -> dict[str, Any]:
+def _run_unit(config, task, store, cache, runner_cls, unit: Path, requested=None) -> dict[str, Any]:
     from selfsynth.models import model_fingerprint
+    from selfsynth.results import comparable_config, config_fingerprint
+
+    requested = requested if requested is not None else config
 
     store.write_manifest(
         unit,
         cfg.to_dict(config),
         seeds={"seed": config.seed},
         fingerprints={"base_model": model_fingerprint(config.model)},
-        extra={"limit": config.limit, "plugins": plugins_in_use(config, task, runner_cls)},
+        extra={"limit": config.limit, "plugins": plugins_in_use(config, task, runner_cls),
+               "requested": comparable_config(requested), "fingerprint": config_fingerprint(requested),
+               "expected_iterations": config.iterations + 1 if runner_cls.trains else 1},
         # grading can be added to (or changed in) a finished run: it never alters its accuracy
         extendable=("iterations", "judge", "fluency_model", "judging"),
     )
@@ -187,9 +194,13 @@ def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any],
     names = [e.strip() for e in encoders if e.strip()]
     if not names:
         raise UserError("--encoders: name at least one text encoder (e.g. all-MiniLM-L6-v2)")
+    requested = config
     config, task, store, cache = prepare_run(config)
     truth_name, precision_of = ground_truth(task)  # fails before any model loads
     runner_cls = METHODS.get("ours")
+    from selfsynth.results import config_fingerprint
+
+    fingerprint = config_fingerprint(requested)  # what reproduce compares before reusing the file
     results: dict[str, Any] = {}
     n_images = 0
     for encoder in dict.fromkeys(names):
@@ -218,15 +229,17 @@ def evaluate_selection(config, encoders: Sequence[str]) -> tuple[dict[str, Any],
         "n_images": n_images,
         "ground_truth": truth_name,
         "encoders": results,
+        "fingerprint": fingerprint,
     }
     path = store.unit_dir(task.name, "select_eval") / RESULT_FILE
     write_json(path, out)
     return out, path
 
 
-def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
+def evaluate(config: EvalConfig, record: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
     """Accuracy of a model (+ adapter) on a task split; returns (metrics, output folder). With a
-    limit, the samples are the seeded class-balanced subset a run with that seed evaluates."""
+    limit, the samples are the seeded class-balanced subset a run with that seed evaluates.
+    ``record``: more keys for metrics.json (reproduce's transfer records its fingerprint)."""
     from selfsynth.cache import ResponseCache
     from selfsynth.evaluate import evaluate as evaluate_samples
     from selfsynth.models import load_model, resolve_model
@@ -262,7 +275,7 @@ def evaluate(config: EvalConfig) -> tuple[dict[str, Any], Path]:
         extra={"split": config.split, "limit": config.limit, "seed": config.seed,
                "root": str(task.root), "task_options": list(config.task_options), "prompts": config.prompts,
                # a run's model evaluated here (e.g. on another task: transfer) records which run it is
-               "train_run": run_provenance(model)},
+               "train_run": run_provenance(model), **(record or {})},
         prompts=prompts,
     )
     return metrics, out
@@ -273,12 +286,10 @@ def evaluate_like(baseline: str | Path, model: str, adapter: str | None = None, 
     """Evaluate ``model`` (a model folder, hub id or LoRA adapter folder) the way the evaluation
     folder ``baseline`` was made: its task, dataset folder, task options, split, subset, prompts
     and answer length. ``selfsynth regress`` uses it to take a checkpoint as the candidate."""
-    from selfsynth.io import read_json
+    from selfsynth.results import read_eval
 
-    metrics_path = Path(baseline) / "metrics.json"
-    if not metrics_path.is_file():
-        raise UserError(f"{baseline}: expected an evaluation folder with metrics.json (made by `selfsynth eval`)")
-    recorded = read_json(metrics_path)
+    stored = read_eval(baseline, need_records=False)
+    recorded, metrics_path = stored.metrics, stored.path / METRICS
     missing = [key for key in ("task", "root", "split") if not recorded.get(key)]
     if missing:
         raise UserError(

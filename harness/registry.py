@@ -41,12 +41,14 @@ class Registry(Generic[T]):
     """Name → entry, with collision errors, "did you mean" and lazy entry-point plugins."""
 
     def __init__(self, kind: str, entry_point_group: str, builtins: dict[str, tuple[str, str]] | None = None,
-                 base: str | type | None = None):
+                 base: str | type | None = None, identity: str | None = None):
         """``base``: the class every entry must subclass, or ``"module:Class"`` (imported at the
-        first lookup, so the registry imports nothing above the core)."""
+        first lookup, so the registry imports nothing above the core). ``identity``: a class
+        attribute that must equal the registry key (a method's ``name`` names its run folders)."""
         self.kind = kind
         self.entry_point_group = entry_point_group
         self.base = base
+        self.identity = identity
         self._entries: dict[str, Entry] = {}
         self._builtins = builtins or {}
         self._loaded = False
@@ -61,7 +63,17 @@ class Registry(Generic[T]):
             raise UserError(
                 f"{self.kind} {name!r} is registered twice: by {existing.source} and by {source}"
             )
+        if not isinstance(target, str):  # a lazy target is checked when it is first loaded
+            self._check_identity(name, target, source)
         self._entries[name] = Entry(name, target, description or _first_doc_line(target), source)
+
+    def _check_identity(self, name: str, obj: Any, source: str) -> None:
+        if self.identity is None or not isinstance(obj, type):
+            return
+        value = getattr(obj, self.identity, None)
+        if value != name:
+            raise UserError(f"{self.kind} {name!r} (from {source}): its class {obj.__module__}.{obj.__qualname__} has "
+                            f"{self.identity} = {value!r}; a {self.kind} is registered under its class's {self.identity}")
 
     def register(self, name: str, description: str = "") -> Callable[[T], T]:
         """Decorator for our own classes: ``@METHODS.register("ours")``."""
@@ -110,18 +122,33 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def get(self, name: str) -> T:
-        """The entry ``name``, loaded; a plugin that is not a subclass of ``base`` is a UserError."""
+        """The entry ``name``, loaded; a plugin that is not a subclass of ``base``, or whose
+        identity attribute is not ``name``, is a UserError."""
         entry = self._entry(name)
         obj = entry.load()
         base = self._base()
         if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
             raise UserError(f"{self.kind} {name!r} (from {entry.source}) is {obj!r}, not a subclass of {base.__module__}.{base.__qualname__}")
+        # a lazy entry (built-in, entry point) is a class only from here: its identity is checked now
+        self._check_identity(name, obj, entry.source)
         return obj
 
     def _base(self) -> type | None:
         if isinstance(self.base, str):
             self.base = Entry(f"base of {self.kind}s", self.base, "", "selfsynth").load()
         return self.base
+
+    def display_name(self, name: str) -> str:
+        """What tables and the report call entry ``name``: its class's ``display_name``, else the
+        name itself (also for a name no longer registered, e.g. a stored run of an uninstalled plugin)."""
+        self._ensure_loaded()
+        if name not in self._entries:
+            return name
+        try:
+            obj = self.get(name)
+        except UserError:
+            return name
+        return getattr(obj, "display_name", "") or name
 
     def __contains__(self, name: str) -> bool:
         self._ensure_loaded()
@@ -162,6 +189,7 @@ METHODS: Registry = Registry(
     "method",
     "selfsynth.methods",
     base="selfsynth.runner:Runner",
+    identity="name",
     builtins={
         "base": ("selfsynth.runners.base:BaseRunner", "untouched model, zero-shot"),
         "nl": ("selfsynth.runners.nl:NlRunner", "label only answers, iterated"),

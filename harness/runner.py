@@ -22,6 +22,7 @@ from selfsynth.cache import ResponseCache
 from selfsynth.configs.run import RunConfig  # re-exported: `from selfsynth.runner import RunConfig` keeps working
 from selfsynth.errors import UserError
 from selfsynth.io import read_jsonl, write_json, write_jsonl
+from selfsynth.results import run_results_path
 from selfsynth import schema
 from selfsynth.store import RunStore
 from selfsynth.tasks.base import Sample, Task, split_seed, subset
@@ -82,7 +83,8 @@ class Runner(abc.ABC):
     Everything else (store, resume, training, merging, evaluation) is the shared loop's.
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # must equal the key it is registered under (checked by the registry)
+    display_name: ClassVar[str] = ""  # what tables and the report call it (default: name)
     trains: ClassVar[bool] = True  # False for zero-shot methods: only iteration 0 is evaluated
     # False when build_data never calls class_concepts(): a run then needs no --concepts and no
     # concept-LLM key (checked before any model loads, selfsynth.api.check_inputs)
@@ -244,7 +246,7 @@ class Runner(abc.ABC):
 
     # -- the loop ----------------------------------------------------------------------------
     def results_path(self) -> Path:
-        return self.store.unit_dir(self.task.name, self.name) / "results.json"
+        return run_results_path(self.store.unit_dir(self.task.name, self.name))
 
     def run(self) -> dict[str, Any]:
         from selfsynth.tracking import RunTracker

@@ -59,6 +59,7 @@ from selfsynth import config as cfg
 from selfsynth import schema
 from selfsynth.errors import UserError
 from selfsynth.io import read_json, write_json, write_jsonl, write_text
+from selfsynth.results import BENCHMARK_RESULTS
 
 TASK_PREFIX = "selfsynth_local_"
 LOG_NAME = "lmms_eval.log"
@@ -220,7 +221,7 @@ def benchmark_summary(name: str, folder: Path) -> dict[str, Any]:
     from selfsynth.io import read_jsonl
 
     bench = BENCHMARKS[name]
-    results = read_json(folder / "results.json")
+    results = read_json(folder / BENCHMARK_RESULTS)
     done = read_json(folder / DONE)
     metrics = {k.split(",")[0]: v for k, v in results["results"].get(TASK_PREFIX + name, {}).items()
                if "," in k and isinstance(v, (int, float))}
@@ -492,7 +493,7 @@ def _child(job_file: str) -> int:
         )
         samples = results.pop("samples", {}).get(item["task"], [])
         write_jsonl(folder / "samples.jsonl", (json.loads(json.dumps(s, default=handle_non_serializable)) for s in samples))
-        write_json(folder / "results.json", json.loads(json.dumps(results, default=handle_non_serializable)))
+        write_json(folder / BENCHMARK_RESULTS, json.loads(json.dumps(results, default=handle_non_serializable)))
         write_json(folder / DONE, {"key": item["key"], "seconds": round(time.time() - started, 2), "finished": time.time()})
     return 0
 

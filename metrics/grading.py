@@ -34,7 +34,7 @@ from selfsynth import config as cfg
 from selfsynth import schema
 from selfsynth.cache import ResponseCache, canonical_json, file_sha256
 from selfsynth.errors import UserError
-from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.io import read_jsonl, write_json, write_jsonl
 from selfsynth.metrics.fluency import DEFAULT_REFERENCE
 from selfsynth.metrics.judges.local import LocalJudgeConfig
 from selfsynth.metrics.judges.openai_judge import OpenAIJudgeConfig
@@ -78,9 +78,11 @@ class JudgeConfig(GradingSettings):
 
 # -- inputs ----------------------------------------------------------------------------------------
 def records_path(eval_dir: str | Path) -> Path:
+    from selfsynth.results import RECORDS
+
     path = Path(eval_dir)
     if path.is_dir():
-        path = path / "records.jsonl"
+        path = path / RECORDS
     if not path.is_file():
         raise UserError(f"{path}: not found (expected an evaluation folder with records.jsonl, written by `selfsynth eval` or a run's iter_<r>/eval/)")
     return path
@@ -152,31 +154,20 @@ def references_from_images(task, rows: list[dict[str, Any]], records: Path) -> R
 def recorded_source(records: Path) -> dict[str, Any]:
     """Task, dataset folder, split and seed the records were made on: metrics.json next to them (`selfsynth eval`),
     else the manifest.json of the run they belong to (``<method>[/seed_<s>]/iter_<r>/eval/records.jsonl``)."""
+    from selfsynth.results import is_eval_folder, read_eval, read_run
+
     found: dict[str, Any] = {}
-    metrics = records.parent / "metrics.json"
-    if metrics.is_file():
-        data = _json_object(metrics, "the metrics.json written with the records")
+    if is_eval_folder(records.parent):
+        data = read_eval(records.parent, need_records=False).metrics
         found = {k: data[k] for k in ("task", "root", "split", "seed") if data.get(k) not in (None, "")}
     for folder in list(records.parents)[1:4]:
-        manifest = folder / "manifest.json"
-        if manifest.is_file():
-            run_config = _json_object(manifest, "a run manifest").get("config", {})
-            if isinstance(run_config, dict):
-                for k in ("task", "root", "seed"):
-                    if run_config.get(k) not in (None, ""):
-                        found.setdefault(k, run_config[k])
+        run = read_run(folder)
+        if run is not None:
+            for k in ("task", "root", "seed"):
+                if run.config.get(k) not in (None, ""):
+                    found.setdefault(k, run.config[k])
             break
     return found
-
-
-def _json_object(path: Path, what: str) -> dict[str, Any]:
-    import json
-
-    try:
-        data = read_json(path)
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: not JSON (expected {what})") from None
-    return data if isinstance(data, dict) else {}
 
 
 def folder_references(task: str | None = None, concepts: str | None = None, root: str | None = None,

@@ -40,7 +40,7 @@ import numpy as np
 
 from selfsynth import schema
 from selfsynth.errors import UserError
-from selfsynth.io import iter_jsonl, read_json
+from selfsynth.io import iter_jsonl
 from selfsynth.reports.stats import paired_binary_bounds, paired_binary_test
 
 METRIC_FIELDS = {"accuracy": "match", "accuracy_paper": "paper_match"}  # metric → per-record field
@@ -63,25 +63,17 @@ class Evaluation:
 
 
 def is_evaluation_folder(path: str | Path) -> bool:
-    path = Path(path)
-    return path.name == "metrics.json" and path.is_file() or (path / "metrics.json").is_file()
+    from selfsynth.results import is_eval_folder
+
+    return is_eval_folder(path)
 
 
 def load_evaluation(path: str | Path) -> Evaluation:
     """An evaluation folder (or its metrics.json) with its per-sample verdicts."""
-    folder = Path(path)
-    if folder.name == "metrics.json":
-        folder = folder.parent
-    metrics_path, records_path = folder / "metrics.json", folder / "records.jsonl"
-    for needed in (metrics_path, records_path):
-        if not needed.is_file():
-            raise UserError(f"{folder}: expected an evaluation folder with metrics.json and records.jsonl (missing {needed.name})")
-    try:
-        metrics = read_json(metrics_path)
-    except ValueError as exc:
-        raise UserError(f"{metrics_path}: not valid JSON ({exc})") from None
-    if not isinstance(metrics, dict):
-        raise UserError(f"{metrics_path}: expected a JSON object")
+    from selfsynth.results import read_eval
+
+    stored = read_eval(path)
+    folder, metrics, records_path = stored.path, stored.metrics, stored.records_path
     ids, labels, hits = _read_verdicts(records_path)
     if len(set(ids)) != len(ids):
         raise UserError(f"{records_path}: sample ids repeat")

@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from selfsynth import results as stored_results
 from selfsynth.errors import UserError
-from selfsynth.io import read_json
 
 TABLES = ("1", "11", "12", "13", "transfer")
 FORMATS = ("md", "latex", "csv", "json")
 EMPTY = "–"
+INCOMPLETE = "†"  # marks a row with a run that stopped before its last iteration
 METHOD_ORDER = ["base", "nl", "lge", "ours", "no_filter"]
-METHOD_NAMES = {"base": "Base", "nl": "NL", "lge": "L+GE", "ours": "Ours", "no_filter": "w/o Filtering"}
 TABLE1_EXCLUDED = ("no_filter",)  # the ablation has its own table (12); plugin methods join Table 1
 TABLE12_METHODS = ("ours", "no_filter")
 # README "General ability (Table 11)": the benchmarks of Table 11 in the paper's order, and the four whose relative change
@@ -42,8 +41,6 @@ ACCURACY_RULES = {
     "accuracy": "accuracy: digit-preserving, word-boundary, alias-aware label match",
     "accuracy_paper": "accuracy: the published rule (letters only, substring containment)",
 }
-# folders of a run that hold models, images or training data, never a result file
-_PRUNE = {"merged", "adapter", "model_images", "data", "train", "__pycache__", ".git"}
 
 
 # -- what is stored --------------------------------------------------------------------------------
@@ -58,85 +55,52 @@ class Store:
     transfer: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _walk(root: Path) -> Iterable[tuple[Path, list[str]]]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _PRUNE and not d.startswith("."))
-        yield Path(folder), files
-
-
-def _seed_of(results: dict[str, Any]) -> int:
-    seed = results.get("seed", (results.get("config") or {}).get("seed", 0))
-    return int(seed) if seed is not None else 0
-
-
-def _judge_of(record: dict[str, Any], unit: Path) -> dict[str, Any] | None:
-    """The grading of one iteration: stored in results.json by `run --judge`, else the
-    judge_metrics.json a separate `selfsynth judge` wrote next to the iteration's records."""
-    if record.get("judge"):
-        return record["judge"]
-    path = unit / f"iter_{record['iteration']}" / "eval" / "judge_metrics.json"
-    return read_json(path) if path.is_file() else None
-
-
-def _read_json(path: Path) -> Any:
-    import json
-
-    try:
-        return read_json(path)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg}); a result file was damaged") from None
-
-
 def load_store(run_dirs: Sequence[str | Path], experiment: str | None = None) -> Store:
-    """Read every results.json, general.json, select_eval.json and transfer metrics.json under
-    ``run_dirs`` (optionally only experiment ``experiment``)."""
+    """Every run (found by its manifest), general.json, select_eval.json and transfer evaluation
+    under ``run_dirs`` (optionally only experiment ``experiment``), read through ``selfsynth.results``."""
     from selfsynth.store import run_provenance
 
     store = Store()
+    seen: set[Path] = set()
     for run_dir in run_dirs:
         root = Path(run_dir)
         if not root.is_dir():
             raise UserError(f"{root}: no such run folder (expected a folder written by `selfsynth run`)")
-        for folder, files in _walk(root):
-            inside_iteration = any(p.startswith("iter_") for p in folder.relative_to(root).parts)
-            if "results.json" in files:
-                data = _read_json(folder / "results.json")
-                # a run's results (not, e.g., lmms-eval's results.json inside a general step)
-                if isinstance(data, dict) and isinstance(data.get("iterations"), list) and "method" in data:
-                    _add_run(store, folder, data, experiment)
-            if "general.json" in files:
-                data = _read_json(folder / "general.json")
-                where = run_provenance(folder) or {}
-                if experiment is None or where.get("experiment") in (None, experiment):
-                    store.general.append({"path": folder / "general.json", "data": data, "run": where})
-            if "select_eval.json" in files:
-                data = _read_json(folder / "select_eval.json")
-                if experiment is None or data.get("experiment") in (None, experiment):
-                    store.selection.append(data)
-            if "metrics.json" in files and not inside_iteration and "records.jsonl" in files:
-                data = _read_json(folder / "metrics.json")
-                if data.get("train_run"):
-                    store.transfer.append(data)
+        for run in stored_results.iter_runs(root, experiment):
+            if run.path.resolve() not in seen and run.results is not None:
+                seen.add(run.path.resolve())
+                _add_run(store, run)
+        for path, data in stored_results.iter_general(root):
+            where = run_provenance(path.parent) or {}
+            if experiment is None or where.get("experiment") in (None, experiment):
+                store.general.append({"path": path, "data": data, "run": where})
+        for _path, data in stored_results.iter_named(root, stored_results.SELECTION):
+            if experiment is None or data.get("experiment") in (None, experiment):
+                store.selection.append(data)
+        for evaluation in stored_results.iter_transfers(root):
+            store.transfer.append(evaluation.metrics)
     return store
 
 
-def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str | None) -> None:
-    run_experiment = (results.get("config") or {}).get("experiment", "default")
-    if experiment is not None and run_experiment != experiment:
-        return
-    seed = _seed_of(results)
-    base = {"experiment": run_experiment, "task": results["task"], "method": results["method"], "seed": seed}
-    store.runs.append({**base, "limit": results.get("limit"), "test_limit": results.get("test_limit", results.get("limit")), "n_test": results.get("n_test"), "path": unit / "results.json"})
-    records = results.get("iterations", [])
+def _add_run(store: Store, run: stored_results.RunResults) -> None:
+    stored = run.results or {}
+    base = {"experiment": run.experiment, "task": run.task, "method": run.method, "seed": run.seed}
+    missing = run.missing()
+    store.runs.append({**base, "limit": stored.get("limit"), "test_limit": stored.get("test_limit", stored.get("limit")),
+                       "n_test": stored.get("n_test"), "path": stored_results.run_results_path(run.path),
+                       "complete": not missing, "missing": missing})
+    records = run.iterations
     final = max((r["iteration"] for r in records), default=None)
+    judged_by_iteration = run.judge_outputs()
     for record in records:
         metrics = record.get("metrics") or {}
-        judged = _judge_of(record, unit) or {}
+        judged = judged_by_iteration.get(int(record["iteration"])) or {}
         identity = judged.get("judge") or {}
         store.iterations.append({
             **base,
             "iteration": record["iteration"],
             "final": record["iteration"] == final,
+            "complete": not missing,
             "accuracy": metrics.get("accuracy"),
             "accuracy_paper": metrics.get("accuracy_paper"),
             "n": metrics.get("n"),
@@ -146,8 +110,6 @@ def _add_run(store: Store, unit: Path, results: dict[str, Any], experiment: str 
             "judge": identity.get("judge"),
             "judge_proxy": identity.get("proxy"),
             "fluency_reference": (judged.get("fluency_reference") or {}).get("name"),
-            "judged_n": judged.get("n"),
-            "parse_failures": judged.get("parse_failures"),
         })
 
 
@@ -190,6 +152,8 @@ def format_cell(value: Any, digits: int = 3) -> str:
     if value.get("ci95"):
         low, high = value["ci95"]
         text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    if value.get("expected_n") is not None and value.get("n") != value["expected_n"]:
+        text += f" (n={value['n']})"  # fewer seeds than asked behind this number
     return text
 
 
@@ -213,7 +177,10 @@ def method_sort_key(method: str) -> tuple[int, str]:
 
 
 def display_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+    """A method's name in tables: its runner class's ``display_name`` (the registry's)."""
+    from selfsynth.registry import METHODS
+
+    return METHODS.display_name(method)
 
 
 def _experiments(rows: list[dict[str, Any]]) -> bool:
@@ -240,7 +207,7 @@ def _final(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[str, Any] 
     return cell((r[metric] for r in rows if r["iteration"] == last), ci)
 
 
-def table_1(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
+def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
     groups = _groups(store.iterations, None, excluded=TABLE1_EXCLUDED)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     acc_columns = [f"iter {i}" for i in iterations]
@@ -254,12 +221,13 @@ def table_1(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
         row.update({"EE": _final(members, "ee", ci), "CS": _final(members, "cs", ci), "FS": _final(members, "fs", ci)})
         rows.append(row)
     footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
+    footer += _completeness(store, groups, rows, seeds)
     footer.insert(0, f"iter r: {metric} after iteration r (iter 0: the base model); EE, CS, FS: each run's final iteration (FS: perplexity, lower is better)")
     return Table("1", "Table 1: accuracy per iteration and explanation quality", keys + acc_columns + ["EE", "CS", "FS"],
                  rows, footer, digits={"FS": 2})
 
 
-def table_12(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
+def table_12(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
     groups = _groups(store.iterations, TABLE12_METHODS)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
@@ -273,6 +241,7 @@ def table_12(store: Store, metric: str = "accuracy", ci: bool = False) -> Table:
             row[f"CS iter {it}"] = value
         rows.append(row)
     footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
+    footer += _completeness(store, groups, rows, seeds)
     footer.insert(0, f"iter r: {metric} after iteration r; CS iter r: cognition score of iteration r's answers")
     columns = keys + [f"iter {i}" for i in iterations] + [f"CS iter {i}" for i in iterations]
     return Table("12", "Table 12: Ours vs w/o Filtering", columns, rows, footer)
@@ -419,6 +388,33 @@ def table_transfer(store: Store, metric: str = "accuracy", ci: bool = False) -> 
                  rows, footer)
 
 
+def _completeness(store: Store, groups: dict[tuple[str, str, str], list[dict[str, Any]]], rows: list[dict[str, Any]],
+                  seeds: Sequence[int] | None) -> list[str]:
+    """What each row stands on: every cell records the n it should have (the seeds asked for, else
+    every seed of the table) and shows its own where it differs; a row with an incomplete run
+    (killed, or still running) is marked INCOMPLETE, its runs listed. Returns footer lines."""
+    expected = len(seeds) if seeds else len({m["seed"] for members in groups.values() for m in members})
+    short = False
+    partial_runs = []
+    for (experiment, task, method), row in zip(groups, rows):
+        for value in row.values():
+            if isinstance(value, dict) and "n" in value:
+                value["expected_n"] = expected
+                short = short or value["n"] != expected
+        partial = sorted((r for r in store.runs if not r["complete"]
+                          and (r["experiment"], r["task"], r["method"]) == (experiment, task, method)), key=lambda r: r["seed"])
+        if partial:
+            row["method"] = f"{row['method']} {INCOMPLETE}"
+            partial_runs += [f"{task}/{method} seed {r['seed']} ({', '.join(r['missing'])})" for r in partial]
+    lines = []
+    if short:
+        asked = f"the {expected} seeds asked for ({', '.join(map(str, seeds))})" if seeds else f"the table's {expected} seeds"
+        lines.append(f"(n=k): a cell over k of {asked}")
+    if partial_runs:
+        lines.append(f"{INCOMPLETE} incomplete run, only its finished iterations counted: {'; '.join(partial_runs)}")
+    return lines
+
+
 def _spread_line(ci: bool) -> str:
     return "cells: mean ± std over seeds (n − 1)" + ("; [95% t-interval over seeds]" if ci else "") + "; –: no stored result"
 
@@ -464,8 +460,9 @@ def _footer(store: Store, rows: list[dict[str, Any]], metric: str, ci: bool) -> 
 
 
 def build_table(number: str, run_dirs: Sequence[str | Path], metric: str = "accuracy", ci: bool = False,
-                experiment: str | None = None, store: Store | None = None) -> Table:
-    """Table ``number`` (one of ``TABLES``) from the results stored under ``run_dirs``."""
+                experiment: str | None = None, store: Store | None = None, seeds: Sequence[int] | None = None) -> Table:
+    """Table ``number`` (one of ``TABLES``) from the results stored under ``run_dirs``; ``seeds``:
+    the seeds asked for (a cell over fewer shows its n)."""
     number = str(number)
     if number not in TABLES:
         raise UserError(f"table {number!r}: expected one of {', '.join(TABLES)}")
@@ -474,11 +471,11 @@ def build_table(number: str, run_dirs: Sequence[str | Path], metric: str = "accu
     store = store if store is not None else load_store(run_dirs, experiment)
     if number in ("1", "12") and not store.iterations:
         where = ", ".join(str(d) for d in run_dirs)
-        raise UserError(f"{where}: no results.json found (run `selfsynth run` first)")
+        raise UserError(f"{where}: no run with a finished iteration found (run `selfsynth run` first)")
     if number == "1":
-        return table_1(store, metric, ci)
+        return table_1(store, metric, ci, seeds)
     if number == "12":
-        return table_12(store, metric, ci)
+        return table_12(store, metric, ci, seeds)
     if number == "11":
         return table_11(store, ci)
     if number == "13":

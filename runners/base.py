@@ -11,6 +11,7 @@ class BaseRunner(Runner):
     """untouched model, zero-shot"""
 
     name = "base"
+    display_name = "Base"
     trains = False
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ class LgeRunner(Runner):
     """label + class-level general explanation"""
 
     name = "lge"
+    display_name = "L+GE"
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:
         from selfsynth.synth import class_concepts_per_image

@@ -18,6 +18,7 @@ class NlRunner(Runner):
     """label only answers, iterated"""
 
     name = "nl"
+    display_name = "NL"
     uses_concepts = False
     generates_data = False  # label sentences: no model output
 

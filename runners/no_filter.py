@@ -17,6 +17,7 @@ class NoFilterRunner(Runner):
     """ours without the concept filter (iteration 1) or the rejection filter (Table 12)"""
 
     name = "no_filter"
+    display_name = "w/o Filtering"
     describes_images = True
 
     def image_concepts(self) -> dict[str, list[str]]:

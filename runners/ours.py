@@ -12,6 +12,7 @@ class OursRunner(Runner):
     """self-synthesized image-level explanations + reward-free rejection filter"""
 
     name = "ours"
+    display_name = "Ours"
     describes_images = True
 
     def build_data(self, iteration: int, model_path: str, out_dir: Path) -> list[dict[str, Any]]:

@@ -84,6 +84,8 @@ def make_run_folder(base: Path) -> tuple[Path, Path]:
                 _judge(folder if iteration < 2 else folder.parent / "judge_local", records)
             iterations.append({"iteration": iteration, "metrics": metrics,
                                "records": str((folder / "records.jsonl").relative_to(out))})
+        write_json(unit / "manifest.json", {"schema_version": 1, "expected_iterations": len(iterations),
+                                            "config": {"task": "toy", "method": method, "seed": 0, "root": str(root)}})
         write_json(unit / "results.json", {
             "schema_version": 1, "task": "toy", "method": method, "seed": 0, "limit": 6, "n_train": len(TRAIN), "n_test": len(TEST),
             "config": {"task": "toy", "method": method, "root": str(root), "task_options": []}, "iterations": iterations,

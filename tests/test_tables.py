@@ -57,7 +57,8 @@ def plant(root: Path) -> Path:
                 elif judged:
                     record["judge"] = judged
                 iterations.append(record)
-            _write(unit / "manifest.json", {"config": {"task": "toy", "method": method, "seed": seed, "experiment": "default"}})
+            _write(unit / "manifest.json", {"schema_version": 1, "expected_iterations": len(accuracies),
+                                            "config": {"task": "toy", "method": method, "seed": seed, "experiment": "default"}})
             _write(unit / "results.json", {"schema_version": 1, "task": "toy", "method": method, "seed": seed, "limit": 48,
                                            "n_test": 48, "config": {"experiment": "default", "seed": seed}, "iterations": iterations})
     # general ability: base (iteration 0) and ours' final model, seed 0
@@ -186,8 +187,10 @@ def test_table_11_overall_improvement_and_transfer(runs):
 
 def test_table_11_without_general_results_says_so(tmp_path):
     run = tmp_path / "runs"
+    _write(run / "default" / "toy" / "nl" / "seed_0" / "manifest.json",
+           {"schema_version": 1, "expected_iterations": 1, "config": {"task": "toy", "method": "nl", "seed": 0}})
     _write(run / "default" / "toy" / "nl" / "seed_0" / "results.json",
-           {"task": "toy", "method": "nl", "seed": 0, "iterations": [{"iteration": 0, "metrics": {"accuracy": 0.5, "n": 4}}]})
+           {"schema_version": 1, "task": "toy", "method": "nl", "seed": 0, "iterations": [{"iteration": 0, "metrics": {"accuracy": 0.5, "n": 4}}]})
     table = build_table("11", [run])
     assert table.rows == [] and any("no general.json found" in line for line in table.footer)
     # an unjudged run: EE, CS and FS show "–" and the footer says why

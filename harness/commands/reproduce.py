@@ -16,6 +16,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         help="local: this machine; slurm: one submitit job per (task, seed) lane; submitit_local: submitit's local executor")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="local launcher: lanes run in parallel, one GPU each (CUDA_VISIBLE_DEVICES=0..N-1)")
+    parser.add_argument("--new-run-on-change", "--new_run_on_change", dest="new_run_on_change", action="store_true",
+                        help="a cell whose folder holds a run of another config runs in a folder of its own "
+                             "(default: stop, naming the first differing field)")
     parser.add_argument("--json", action="store_true", help="print the plan (--dry-run) or the outcome as JSON")
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     # the experiment's run store is ours or new, before any cell file is written into it
     claim_output_dir(load_experiment(args.experiment, args.out).out, "run", adopt=RUN_STORE_FILES)
-    outcome = reproduce(args.experiment, args.out, launcher=args.launcher, jobs=args.jobs)
+    outcome = reproduce(args.experiment, args.out, launcher=args.launcher, jobs=args.jobs,
+                        on_change="new_run" if args.new_run_on_change else "stop")
     if args.json:
         print(json.dumps(outcome, indent=2))
     else:

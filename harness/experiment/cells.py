@@ -8,12 +8,14 @@ same run-store folder, so they run once.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from selfsynth import config as cfg
+from selfsynth import results
 from selfsynth.errors import UserError
 from selfsynth.experiment.spec import Cell, Experiment
 from selfsynth.io import write_json, write_text
@@ -48,32 +50,71 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str:
     return f"{where} {a!r} -> {b!r}"
 
 
-def cell_results_path(cell: Cell) -> Path:
+def cell_unit(cell: Cell) -> Path:
+    """The run-store folder of the cell's run."""
     from selfsynth.store import RunStore
 
     store = RunStore(Path(cell.config.out), experiment=cell.config.experiment, seed=cell.seed)
-    return store.unit_dir(cell.task, cell.method) / "results.json"
+    return store.unit_dir(cell.task, cell.method)
+
+
+def cell_results_path(cell: Cell) -> Path:
+    return results.run_results_path(cell_unit(cell))
+
+
+def cell_change(cell: Cell) -> str | None:
+    """Why the run stored at the cell's folder is not the cell's (its config differs), as
+    "field: stored X, requested Y"; None when nothing is stored there or it is the cell's run.
+    A stored run with more iterations than asked is another run too (its table would differ)."""
+    run = results.read_run(cell_unit(cell))
+    if run is None:
+        return None
+    if run.fingerprint is None:
+        return "the stored run records no config fingerprint (written by an older selfsynth)"
+    if run.fingerprint != results.config_fingerprint(cell.config):
+        diff = results.first_difference(run.requested or {}, results.comparable_config(cell.config))
+        return f"{diff[0]}: stored {diff[1]!r}, requested {diff[2]!r}" if diff else "config fingerprint differs"
+    stored_k = run.config.get("iterations")
+    if isinstance(stored_k, int) and stored_k > cell.config.iterations and len(run.iterations) > cell.config.iterations + 1:
+        return f"iterations: stored {stored_k!r}, requested {cell.config.iterations!r}"
+    return None
 
 
 def cell_done(cell: Cell) -> bool:
-    """Finished: results.json holds every iteration (graded when a judge is set) and the
-    general-ability summary when benchmarks are asked for."""
-    from selfsynth.registry import METHODS
+    """Finished: the cell's own run (same config fingerprint) holds every iteration (graded when
+    a judge is set) and the general-ability summary when benchmarks are asked for."""
+    run = results.read_run(cell_unit(cell))
+    return run is not None and cell_change(cell) is None and run.complete
 
-    path = cell_results_path(cell)
-    if not path.is_file():
-        return False
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    expected = cell.config.iterations + 1 if METHODS.get(cell.method).trains else 1
-    records = results.get("iterations") or []
-    if len(records) < expected:
-        return False
-    if cell.config.judge and any("judge" not in r for r in records):
-        return False
-    return not (cell.config.general and "general" not in results)
+
+OnChange = Literal["stop", "new_run"]
+
+
+def _moved(config: Any, fingerprint: str) -> Any:
+    """``config`` stored in a folder of its own, named by its fingerprint, beside the default one."""
+    return dataclasses.replace(config, experiment=f"{config.experiment}-{fingerprint[:10]}")
+
+
+def resolve_changes(experiment: Experiment, on_change: OnChange = "stop") -> Experiment:
+    """Every cell (and selection cell) whose folder holds a run of another config: with ``stop``
+    one UserError line naming the first differing field and both values; with ``new_run`` the
+    cell moves to a folder of its own (``<experiment>-<fingerprint>``), where it runs or resumes."""
+    def settle(cell: Cell, change: str | None) -> Cell:
+        if change is None:
+            return cell
+        if on_change == "stop":
+            raise UserError(
+                f"{experiment.path}: cell {cell.id}: {cell_unit(cell)} holds a run of another config ({change}); "
+                "use another --out, or --new-run-on-change to run this config in a folder of its own")
+        moved = dataclasses.replace(cell, config=_moved(cell.config, results.config_fingerprint(cell.config)))
+        again = cell_change(moved) if cell.method != "select_eval" else selection_change(moved)
+        if again is not None:
+            raise UserError(f"{experiment.path}: cell {cell.id}: {cell_unit(moved)} holds a run of another config ({again})")
+        return moved
+
+    cells = [settle(c, cell_change(c)) for c in experiment.cells]
+    selection = [settle(c, selection_change(c)) for c in experiment.selection]
+    return dataclasses.replace(experiment, cells=cells, selection=selection)
 
 
 def missing_inputs(experiment: Experiment) -> list[str]:
@@ -129,20 +170,37 @@ def write_cell_files(experiment: Experiment) -> dict[str, Path]:
 
 
 def selection_path(cell: Cell) -> Path:
-    from selfsynth.metrics.select_eval import RESULT_FILE
     from selfsynth.store import RunStore
 
     store = RunStore(Path(cell.config.out), experiment=cell.config.experiment, seed=cell.seed)
-    return store.unit_dir(cell.task, "select_eval") / RESULT_FILE
+    return store.unit_dir(cell.task, "select_eval") / results.SELECTION
 
 
-def run_extras(experiment: Experiment, progress: Callable[[str], None]) -> None:
-    """Table 13's selection evaluation and the transfer evaluations (each skipped when stored)."""
+def selection_change(cell: Cell) -> str | None:
+    """As ``cell_change``, for a stored select_eval.json (it records its config's fingerprint)."""
+    path = selection_path(cell)
+    if not path.is_file():
+        return None
+    stored = results.read_object(path, what="a selection evaluation").get("fingerprint")
+    if stored is None:
+        return "the stored selection evaluation records no config fingerprint (written by an older selfsynth)"
+    return None if stored == results.config_fingerprint(cell.config) else "config fingerprint differs"
+
+
+def transfer_fingerprint(source_fingerprint: str, eval_config: Any) -> str:
+    """What a transfer evaluation depends on: the run that made the model and how it is evaluated."""
+    return results.config_fingerprint({"train_run": source_fingerprint, "eval": results.comparable_config(eval_config)})
+
+
+def run_extras(experiment: Experiment, progress: Callable[[str], None], on_change: OnChange = "stop") -> None:
+    """Table 13's selection evaluation and the transfer evaluations (each skipped when stored
+    with the same config fingerprint; a stored one of another config is refused or, with
+    ``new_run``, replaced by a fresh evaluation in a folder of its own)."""
     from selfsynth.api import EvalConfig, evaluate, evaluate_selection
 
     for cell in experiment.selection:
         path = selection_path(cell)
-        if path.is_file() and set(json.loads(path.read_text(encoding="utf-8")).get("encoders", {})) >= set(experiment.config.select_encoders):
+        if path.is_file() and set(results.read_object(path).get("encoders", {})) >= set(experiment.config.select_encoders):
             continue
         progress(f"select-eval {cell.task} seed {cell.seed}: {', '.join(experiment.config.select_encoders)}")
         evaluate_selection(cell.config, experiment.config.select_encoders)
@@ -152,17 +210,25 @@ def run_extras(experiment: Experiment, progress: Callable[[str], None]) -> None:
             target = next((c for c in experiment.cells if c.task == item.eval_task and c.seed == seed), None)
             if source is None or target is None or not cell_done(source):
                 continue
-            results = json.loads(cell_results_path(source).read_text(encoding="utf-8"))
-            model = results["iterations"][-1]["model"]
-            out = cell_results_path(source).parent / "transfer" / item.eval_task
-            if (out / "metrics.json").is_file():
+            run = results.read_run(cell_unit(source))
+            eval_config = EvalConfig(
+                task=item.eval_task, model=run.iterations[-1]["model"], root=target.config.root, limit=target.config.limit, seed=seed,
+                batch_size=target.config.eval_batch_size, max_new_tokens=target.config.eval_max_new_tokens,
+                task_options=list(target.config.task_options), prompts=target.config.prompts, toy_cache=target.config.toy_cache,
+            )
+            fingerprint = transfer_fingerprint(run.fingerprint, eval_config)
+            out = run.transfer_folder(item.eval_task)
+            stored = results.read_eval_optional(out)
+            if stored is not None and stored.fingerprint != fingerprint:
+                if on_change == "stop":
+                    raise UserError(f"{experiment.path}: transfer {item.train_task}/{item.method} seed {seed} -> {item.eval_task}: "
+                                    f"{out} holds an evaluation of another config; use another --out, or --new-run-on-change")
+                out = out.with_name(f"{item.eval_task}-{fingerprint[:10]}")
+                stored = results.read_eval_optional(out)
+            if stored is not None:
                 continue
             progress(f"transfer {item.train_task}/{item.method} seed {seed} -> {item.eval_task}")
-            evaluate(EvalConfig(
-                task=item.eval_task, model=model, root=target.config.root, limit=target.config.limit, seed=seed,
-                out=str(out), batch_size=target.config.eval_batch_size, max_new_tokens=target.config.eval_max_new_tokens,
-                task_options=list(target.config.task_options), prompts=target.config.prompts, toy_cache=target.config.toy_cache,
-            ))
+            evaluate(dataclasses.replace(eval_config, out=str(out)), record={"fingerprint": fingerprint})
 
 
 def write_tables(experiment: Experiment, formats: Sequence[str] = ("md", "latex", "csv", "json"), plots: bool = True) -> tuple[list[str], list[Path]]:
@@ -171,7 +237,7 @@ def write_tables(experiment: Experiment, formats: Sequence[str] = ("md", "latex"
     from selfsynth.reports.tables import build_table, load_store, render
 
     suffix = {"md": "md", "latex": "tex", "csv": "csv", "json": "json"}
-    cell_dirs = [cell_results_path(c).parent for c in experiment.cells if cell_results_path(c).is_file()]
+    cell_dirs = [cell_unit(c) for c in experiment.cells if cell_results_path(c).is_file()]
     select_dirs = [selection_path(c).parent for c in experiment.selection if selection_path(c).is_file()]
     run_dirs = sorted({*cell_dirs, *select_dirs})
     if not run_dirs:
@@ -180,7 +246,7 @@ def write_tables(experiment: Experiment, formats: Sequence[str] = ("md", "latex"
     written: list[Path] = []
     shown = []
     for number in experiment.config.tables:
-        table = build_table(number, run_dirs, metric=experiment.config.metric, store=store)
+        table = build_table(number, run_dirs, metric=experiment.config.metric, store=store, seeds=experiment.config.seeds)
         for fmt in formats:
             path = experiment.folder / f"table{number}.{suffix[fmt]}"
             write_text(path, render(table, fmt) + "\n")

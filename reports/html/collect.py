@@ -1,7 +1,8 @@
 """Read a run folder into what the HTML report shows.
 
 Everything is found through the files the run store writes, never through the folder layout
-alone: each ``results.json`` names its task, method, seed and, per iteration, the path of its
+alone: runs are found by their manifest (``selfsynth.results.iter_runs``); each ``results.json``
+names its task, method, seed and, per iteration, the path of its
 ``records.jsonl`` (relative to the store root); the judge's ``judge_records.jsonl`` sits next to
 the records or in the iteration's ``judge_<name>/`` step, the iteration's synthesis files (``rewrite.jsonl``, ``reject.jsonl``) in the sibling
 ``data/`` folder, and the method-independent steps (``describe.jsonl``, ``select.jsonl``) in the
@@ -16,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfsynth import results as stored
 from selfsynth.errors import UserError
 from selfsynth.io import read_json, read_jsonl
 
 log = logging.getLogger(__name__)
 
 SHARED = "_shared"
-JUDGE_RECORDS = "judge_records.jsonl"
-JUDGE_METRICS = "judge_metrics.json"
+JUDGE_RECORDS = stored.JUDGE_RECORDS
+JUDGE_METRICS = stored.JUDGE_METRICS
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Run:
     seed: int | None
     results_path: Path
     results: dict[str, Any]
+    complete: bool = True  # False: killed or still running (fewer iterations than asked)
     evaluations: list[Evaluation] = field(default_factory=list)
     synthesis: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # iteration -> stage -> rows
 
@@ -95,11 +98,6 @@ def _read_optional_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _seed_of(results: dict[str, Any]) -> int | None:
-    seed = results.get("seed")
-    return int(seed) if isinstance(seed, (int, str)) and str(seed).lstrip("-").isdigit() else None
-
-
 def judge_folder(eval_folder: Path, judge: str | None = None) -> Path | None:
     """Where an evaluation's judge records are: beside the records (`selfsynth judge`) or in the
     iteration's ``judge_<name>/`` step (`selfsynth run --judge NAME`). With several, ``judge``
@@ -122,27 +120,24 @@ def load_run_folder(out: str | Path, experiment: str = "default", judge: str | N
     root = out / experiment
     if not root.is_dir():
         raise UserError(f"{root}: no such run folder (expected OUT_DIR containing experiment {experiment!r}, written by `selfsynth run`)")
-    runs: list[Run] = []
-    for path in sorted(root.rglob("results.json")):
-        if SHARED in path.relative_to(root).parts:
-            continue
-        results = _read_optional_json(path)
-        if not results or "task" not in results or "method" not in results:
-            continue
-        runs.append(Run(str(results["task"]), str(results["method"]), _seed_of(results), path, results))
+    runs = [Run(run.task, run.method, run.seed, stored.run_results_path(run.path), run.results, run.complete)
+            for run in stored.iter_runs(root) if run.results is not None]
     if not runs:
-        raise UserError(f"{root}: no results.json found (run `selfsynth run --out {out}` first)")
+        raise UserError(f"{root}: no run with a finished iteration found (run `selfsynth run --out {out}` first)")
     seeds_by_method: dict[str, set] = {}
     for run in runs:
         seeds_by_method.setdefault(run.method, set()).add(run.seed)
     columns: dict[str, Column] = {}
+    from selfsynth.registry import METHODS
+
+    display_name = METHODS.display_name
     for run in runs:
         show_seed = len(seeds_by_method[run.method]) > 1  # one seed per method: short column names
         for entry in run.results.get("iterations", []):
             iteration = int(entry["iteration"])
             seed_part = f"/s{run.seed}" if show_seed and run.seed is not None else ""
             key = f"{run.method}{seed_part}@{iteration}"
-            label = f"{run.method}{' seed ' + str(run.seed) if seed_part else ''} · iter {iteration}"
+            label = f"{display_name(run.method)}{' seed ' + str(run.seed) if seed_part else ''} · iter {iteration}"
             column = columns.setdefault(key, Column(key, run.method, iteration, run.seed if seed_part else None, label))
             records_rel = entry.get("records")
             if not records_rel:
@@ -157,7 +152,7 @@ def load_run_folder(out: str | Path, experiment: str = "default", judge: str | N
             run.evaluations.append(Evaluation(
                 task=run.task, column=column, folder=folder, records=read_jsonl(records_path),
                 judge={str(r["id"]): r for r in judge_rows if "id" in r},
-                metrics=_read_optional_json(folder / "metrics.json") or {},
+                metrics=_read_optional_json(folder / stored.METRICS) or {},
                 judge_metrics=_read_optional_json(graded / JUDGE_METRICS) if graded else None,
             ))
             data = folder.parent / "data"
