@@ -19,9 +19,10 @@ Why not McNemar: conditioning on the discordant pairs removes the nuisance param
 *unconditional* test instead (Berger & Boos 1994): the pairs split into lost (B), gained (C) and
 unchanged, a trinomial with probabilities (p_b, p_c, 1 − p_b − p_c); outcomes are ordered by the
 standardized difference T = (C − B − nΔ0) / sqrt(B + C + n|Δ0| + 1) (a Wald-type statistic whose
-variance term keeps T increasing in C and decreasing in B, so the largest tail probability over
-the null lies on its boundary Δ = Δ0; the raw C − B is valid too but loses much power because its
-spread grows with the discordance). The p-value is the largest P(T ≥ t_obs) over that boundary,
+variance term keeps T increasing in C and decreasing in B, so for a given discordance the largest
+tail probability over the null lies at Δ = Δ0, or at Δ = ψ where ψ < Δ0; the raw C − B is valid
+too but loses much power because its spread grows with the discordance). The p-value is the
+largest P(T ≥ t_obs) over those points,
 with the nuisance ψ = p_b + p_c restricted to a 1 − γ Clopper–Pearson interval of the observed
 discordance and γ added back (γ = 0.001). The maximum over ψ is found on a grid and refined by a
 bounded 1-D search; each tail is computed exactly (K = B + C ~ Binomial(n, ψ),
@@ -161,9 +162,11 @@ def paired_binary_test(lost: int, gained: int, n: int, delta0: float,
     # Berger–Boos: ψ within a 1 − γ Clopper–Pearson interval of the observed discordance k/n
     ci_low = 0.0 if k == 0 else float(beta.ppf(gamma / 2, k, n - k + 1))
     ci_high = 1.0 if k == n else float(beta.ppf(1 - gamma / 2, k + 1, n - k))
-    low, high = max(abs(delta0), ci_low), ci_high
+    # for a fixed ψ the tail grows with Δ, so its largest value over the null is at Δ = Δ0 — or,
+    # when Δ0 > 0 and ψ < Δ0, at Δ = ψ (every discordant pair a gain: _upper_tail's clipped π)
+    low, high = (max(-delta0, ci_low) if delta0 < 0 else ci_low), ci_high
     if low > high:
-        return min(1.0, gamma)  # the null's boundary is outside the nuisance's interval
+        return min(1.0, gamma)  # no null value of Δ is possible with ψ in its interval
     grid = np.linspace(low, high, _GRID)
     values = _upper_tail(t_obs, n, delta0, grid)
     best = int(np.argmax(values))

@@ -37,8 +37,9 @@ def brute_p_value(lost: int, gained: int, n: int, delta0: float, gamma: float = 
     low = 0.0 if k == 0 else beta.ppf(gamma / 2, k, n - k + 1)
     high = 1.0 if k == n else beta.ppf(1 - gamma / 2, k + 1, n - k)
     best = 0.0
-    for psi in np.linspace(max(low, abs(delta0)), high, grid):
-        p_lost, p_gained = (psi - delta0) / 2, (psi + delta0) / 2
+    for psi in np.linspace(max(low, -delta0) if delta0 < 0 else low, high, grid):
+        p_gained = min((psi + delta0) / 2, psi)  # when ψ < Δ0 the null's largest tail has every discordant pair a gain
+        p_lost = psi - p_gained
         total = 0.0
         for b in range(n + 1):
             for c in range(n + 1 - b):

@@ -38,8 +38,10 @@ def brute_p_value(lost: int, gained: int, n: int, delta0: float, gamma: float = 
     low = 0.0 if k == 0 else beta.ppf(gamma / 2, k, n - k + 1)
     high = 1.0 if k == n else beta.ppf(1 - gamma / 2, k + 1, n - k)
     best = 0.0
-    for psi in np.linspace(max(low, abs(delta0)), high, grid):
-        probs = trinomial(n, (psi - delta0) / 2, (psi + delta0) / 2)
+    # the null's largest tail for each discordance ψ: at Δ = Δ0, or at Δ = ψ (all gains) when ψ < Δ0
+    for psi in np.linspace(max(low, -delta0) if delta0 < 0 else low, high, grid):
+        gained_p = min((psi + delta0) / 2, psi)
+        probs = trinomial(n, psi - gained_p, gained_p)
         best = max(best, sum(p for (b, c), p in probs.items() if t_stat(b, c, n, delta0) >= t_obs - 1e-12))
     return min(1.0, best + gamma)
 
@@ -47,6 +49,7 @@ def brute_p_value(lost: int, gained: int, n: int, delta0: float, gamma: float = 
 @pytest.mark.parametrize("lost, gained, n, delta0", [
     (4, 0, 24, -0.1), (1, 3, 20, -0.05), (0, 5, 12, 0.0), (2, 2, 10, -0.2), (0, 0, 15, -0.1),
     (0, 9, 9, 0.5), (5, 1, 14, -0.25), (3, 3, 18, 0.0),
+    (0, 0, 15, 0.1), (0, 2, 20, 0.2), (1, 6, 16, 0.15),  # Δ0 > 0: the null holds Δ = ψ < Δ0 too
 ])
 def test_p_value_matches_brute_force_enumeration(lost, gained, n, delta0):
     ours = paired_binary_test(lost, gained, n, delta0)
@@ -55,14 +58,17 @@ def test_p_value_matches_brute_force_enumeration(lost, gained, n, delta0):
     assert reference - 1e-12 <= ours <= reference + 2e-3
 
 
-@pytest.mark.parametrize("n, delta0, alpha", [(12, -0.1, 0.05), (15, 0.0, 0.05), (10, -0.2, 0.1)])
+@pytest.mark.parametrize("n, delta0, alpha", [(12, -0.1, 0.05), (15, 0.0, 0.05), (10, -0.2, 0.1), (12, 0.15, 0.05)])
 def test_the_test_is_exact_its_size_never_exceeds_alpha(n, delta0, alpha):
     rejected = [(b, c) for b in range(n + 1) for c in range(n + 1 - b) if paired_binary_test(b, c, n, delta0) <= alpha]
     assert rejected  # the test has power somewhere, so the size check is not vacuous
     sizes = []
-    for psi in np.linspace(abs(delta0), 1.0, 41):
-        probs = trinomial(n, (psi - delta0) / 2, (psi + delta0) / 2)
-        sizes.append(sum(probs[o] for o in rejected))
+    # every point of the null on a grid, interior included: Δ ≤ Δ0 with p_lost, p_gained ≥ 0
+    for p_lost in np.linspace(0.0, 1.0, 31):
+        for p_gained in np.linspace(0.0, 1.0 - p_lost, 31):
+            if p_gained - p_lost <= delta0 + 1e-12:
+                probs = trinomial(n, p_lost, p_gained)
+                sizes.append(sum(probs[o] for o in rejected))
     assert max(sizes) <= alpha + 1e-12
 
 
