@@ -84,39 +84,157 @@ def prepare_run(config):
 
 def check_inputs(config, task, runner_cls) -> None:
     """Every input a run needs, checked before any model loads (a mistake costs seconds, not an
-    iteration): the model (a folder with config.json, a LoRA adapter folder with its base, or a hub
-    id, fetched now when online), the prompts file, and for a method that trains, the general
-    instruction data and the class concepts: a JSON file covering every class, or a key for the
-    concept LLM of step 0."""
+    iteration): one ``UserError`` line naming each problem ``input_problems`` finds."""
+    problems = run_input_problems(config, task, runner_cls)
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(f"{len(problems)} inputs of this run are missing or unusable: " + "; ".join(problems))
+
+
+def input_problems(config, fetch: bool = True) -> list[str]:
+    """Every problem with the inputs of the run ``config`` (a ``RunConfig`` as given, defaults not
+    yet filled), one line each; [] when it can start. ``selfsynth run`` refuses on the first
+    check, ``selfsynth reproduce --dry-run`` lists them for every cell. Nothing here loads a model;
+    with ``fetch`` False nothing is downloaded either (a hub id not cached is a problem offline only)."""
+    from selfsynth.registry import METHODS
+
+    try:
+        runner_cls = METHODS.get(config.method)
+        config = fill_defaults(config)
+    except UserError as exc:
+        return [str(exc)]
+    if not Path(config.root).is_dir():
+        return [f"dataset folder {config.root} not found"]
+    try:
+        task = build_task(config.task, config.root, parse_option_pairs(config.task_options))
+    except UserError as exc:
+        return [str(exc)]
+    return run_input_problems(config, task, runner_cls, fetch)
+
+
+def run_input_problems(config, task, runner_cls, fetch: bool = True) -> list[str]:
+    """``input_problems`` for a config with its defaults filled and its task built: the model (a
+    folder with config.json or a hub id in the cache, fetched now when online), the prompts file;
+    for a method that trains, the general instruction data, the class concepts (a JSON file
+    covering every class, or a key for the concept LLM of step 0) and the text encoder of concept
+    selection; with a judge, its endpoint key and the fluency reference LM; with --general, the
+    local benchmark copies."""
     import os
 
     from selfsynth.models import resolve_model
     from selfsynth.synth.concepts import load_concepts_json
     from selfsynth.tasks.prompts import load_prompts
 
-    base, adapter = resolve_model(config.model)
-    if adapter is not None:
-        raise UserError(f"--model {config.model} is a LoRA adapter on {base}; a run fine-tunes a full model: pass "
-                        f"--model {base} (the adapter's base) or a merged checkpoint")
-    if not (base / "config.json").is_file():
-        raise UserError(f"--model {config.model}: {base} has no config.json (expected a model folder saved with "
-                        "save_pretrained, a LoRA adapter folder or a hub id)")
-    load_prompts(task.domain, config.prompts)
-    if not runner_cls.trains:
+    problems: list[str] = []
+
+    def check(fn, *args) -> Any:
+        try:
+            return fn(*args)
+        except UserError as exc:
+            problems.append(str(exc))
+            return None
+
+    local = Path(str(config.model)).expanduser().exists()
+    resolved = check(resolve_model, config.model) if fetch or local else check(_check_hub, str(config.model), "model", "--model", False)
+    if isinstance(resolved, tuple):
+        base, adapter = resolved
+        if adapter is not None:
+            problems.append(f"--model {config.model} is a LoRA adapter on {base}; a run fine-tunes a full model: pass "
+                            f"--model {base} (the adapter's base) or a merged checkpoint")
+        elif not (base / "config.json").is_file():
+            problems.append(f"--model {config.model}: {base} has no config.json (expected a model folder saved with "
+                            "save_pretrained, a LoRA adapter folder or a hub id)")
+    check(load_prompts, task.domain, config.prompts)
+    if runner_cls.trains:
+        general = config.train.general_data
+        if general is not None and not Path(general).is_file():
+            problems.append(f"--train.general_data {general}: file not found (expected JSONL of image/question/answer rows)")
+        make_concepts = f"`selfsynth concepts --task {config.task} --root {config.root} --out FILE`"
+        if config.concepts is not None:
+            if not Path(config.concepts).is_file():
+                problems.append(f"--concepts {config.concepts}: file not found (make it with {make_concepts})")
+            else:
+                check(load_concepts_json, config.concepts, task.class_names(), task.aliases, config.concepts_allow_missing)
+        elif runner_cls.uses_concepts and not os.environ.get(config.synth.concept_api_key_env):
+            problems.append(f"method {config.method!r} needs class concepts: pass --concepts FILE (made by {make_concepts}) or set "
+                            f"${config.synth.concept_api_key_env} for the concept LLM {config.synth.concept_model!r}")
+        if runner_cls.uses_concepts:
+            check(_check_encoder, config.synth.encoder, fetch)
+    if config.judge is not None:
+        if config.judge == "openai":
+            endpoint = config.judging.openai
+            if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
+                problems.append(f"--judge openai: environment variable {endpoint.api_key_env} (named by --judging.openai.api_key_env) "
+                                f"is not set; the judge {endpoint.model!r} at {endpoint.base_url or 'the openai default endpoint'} needs it")
+        if config.judging.fluency:
+            check(_check_fluency_model, config.fluency_model, fetch)
+    if config.general:
+        from selfsynth.metrics.general import resolve_run_data
+
+        check(resolve_run_data, config.general, config.general_root, task.name, config.toy_cache)
+    return problems
+
+
+def _check_encoder(name: str, fetch: bool = True) -> None:
+    """A text encoder shipped with the package, a folder, or a hub id in the local cache (fetched
+    now when online): never found missing after hours of evaluation."""
+    from selfsynth.embed import KNOWN_ENCODERS
+
+    location = KNOWN_ENCODERS[name]() if name in KNOWN_ENCODERS else name
+    if not Path(location).is_dir():
+        _check_hub(location, "text encoder", "--synth.encoder", fetch)
+
+
+def _check_fluency_model(name: str, fetch: bool = True) -> None:
+    from selfsynth.metrics.fluency import DEFAULT_REFERENCE, smollm2_gguf_path
+
+    if name == DEFAULT_REFERENCE:
+        smollm2_gguf_path()
         return
-    general = config.train.general_data
-    if general is not None and not Path(general).is_file():
-        raise UserError(f"--train.general_data {general}: file not found (expected JSONL of image/question/answer rows)")
-    make_concepts = f"`selfsynth concepts --task {config.task} --root {config.root} --out FILE`"
-    if config.concepts is not None:
-        if not Path(config.concepts).is_file():
-            raise UserError(f"--concepts {config.concepts}: file not found (make it with {make_concepts})")
-        load_concepts_json(config.concepts, task.class_names(), task.aliases, config.concepts_allow_missing)
-    elif runner_cls.uses_concepts and not os.environ.get(config.synth.concept_api_key_env):
-        raise UserError(
-            f"method {config.method!r} needs class concepts: pass --concepts FILE (made by {make_concepts}) or set "
-            f"${config.synth.concept_api_key_env} for the concept LLM {config.synth.concept_model!r}"
-        )
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf" or path.exists():
+        if not (path.is_file() if path.suffix == ".gguf" else (path / "config.json").is_file()):
+            raise UserError(f"--fluency_model {name}: expected a GGUF file or a model folder with config.json")
+        return
+    _check_hub(name, "fluency reference", "--fluency_model", fetch)
+
+
+def _check_hub(repo_id: str, what: str, flag: str, fetch: bool = True) -> None:
+    """A hub repository in the local cache (looked up on disk, no network), else fetched now when
+    online; offline, or when the hub cannot be reached, a one-line error saying how to fetch it."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        if any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("config.json", "modules.json")):
+            return
+    except HFValidationError:
+        raise UserError(f"{flag} {repo_id}: no such folder, and not a Hugging Face Hub id (namespace/name)") from None
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"{flag}: {what} {repo_id!r} is not in the local Hugging Face cache (HF_HUB_OFFLINE=1); "
+                        f"fetch it once with `hf download {repo_id}`")
+    if fetch:
+        from selfsynth.models import hub_snapshot
+
+        try:
+            hub_snapshot(repo_id, f"{flag}: {what}")  # the errors it knows are one line already
+        except _network_errors() as exc:  # the hub client's own HTTP stack (httpx or httpx2) failing
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"{flag}: {what} {repo_id!r} is not in the local Hugging Face cache and the Hub could not be reached "
+                            f"({first_line}); fetch it once with `hf download {repo_id}` where there is a network") from None
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    import importlib
+
+    found: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx", "HTTPError"), ("httpx2", "HTTPError"), ("huggingface_hub.errors", "HfHubHTTPError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def plugins_in_use(config, task, runner_cls) -> list[dict[str, Any]]:

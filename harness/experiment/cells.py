@@ -118,43 +118,15 @@ def resolve_changes(experiment: Experiment, on_change: OnChange = "stop") -> Exp
 
 
 def missing_inputs(experiment: Experiment) -> list[str]:
-    """One line per dataset, model, concepts or prompts file a cell needs and this machine lacks."""
-    from selfsynth.tasks.base import task_class
+    """One line per input a cell needs and this machine lacks: ``selfsynth.api.input_problems``,
+    the same check a run makes before any model loads (nothing is downloaded here)."""
+    from selfsynth.api import input_problems
 
     lines: dict[str, None] = {}
     for cell in [*experiment.cells, *experiment.selection]:
-        config = cell.config
-        has_defaults = task_class(cell.task).has_defaults()
-        if config.root is None and not has_defaults:
-            lines[f"{cell.task}: no dataset folder (set tasks[].root or the config's root)"] = None
-        elif config.root is not None and not Path(config.root).is_dir():
-            lines[f"{cell.task}: dataset folder {config.root} not found"] = None
-        if config.model is None and not has_defaults:
-            lines[f"{cell.task}: no model (set model in the experiment or the config)"] = None
-        elif config.model is not None:
-            problem = _model_problem(config.model)
-            if problem:
-                lines[problem] = None
-        if config.concepts is not None and not Path(config.concepts).is_file():
-            lines[f"{cell.task}: concepts file {config.concepts} not found (make it with `selfsynth concepts --task {cell.task} --root DIR --out {config.concepts}`)"] = None
-        if config.prompts is not None and not Path(config.prompts).is_file():
-            lines[f"{cell.task}: prompts file {config.prompts} not found"] = None
+        for problem in input_problems(cell.config, fetch=False):
+            lines[f"{cell.task}: {problem}"] = None
     return list(lines)
-
-
-def _model_problem(model: str) -> str | None:
-    path = Path(model)
-    if path.exists():
-        return None if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else f"model folder {model} has no config.json"
-    if model.count("/") == 1 and not model.startswith((".", "/")):  # a hub id
-        from huggingface_hub import try_to_load_from_cache
-
-        if isinstance(try_to_load_from_cache(model, "config.json"), str):
-            return None
-        if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
-            return f"model {model} is not in the local Hugging Face cache (fetch it with `hf download {model}`)"
-        return None  # downloaded on first use
-    return f"model {model} not found (a local folder or a hub id)"
 
 
 def write_cell_files(experiment: Experiment) -> dict[str, Path]:
