@@ -313,7 +313,10 @@ def generate(
     answers: dict[int, list[str | None]] = {i: [None] * n_samples for i in mine}
     step = lm.rows_per_call if engine == "vllm" else batch_size
     batches = [rows[k : k + step] for k in range(0, len(rows), step)]
-    bar = tqdm(batches, desc=desc or "generate", disable=not state.is_main_process or _tqdm_disabled())
+    # transient, and on terminals only (disable=None): the calling step prints its own one-line
+    # summary when it finishes, and a log file or a captured stream gets no carriage returns
+    off = not batches or not state.is_main_process or _tqdm_disabled()  # nothing to generate: no bar
+    bar = tqdm(batches, desc=desc or "generate", leave=False, disable=True if off else None)
     for chunk in bar:
         prepared = []
         for i, s in chunk:

@@ -277,9 +277,21 @@ class Runner(abc.ABC):
         logger.addHandler(file_handler)
         if not logging.getLogger().handlers:  # nobody else prints warnings: keep them visible
             logger.addHandler(console)
+        # one line per finished step: transformers' per-load "Loading weights" / "Writing model
+        # shards" bars would add two or three lines to every step that loads or merges a model
+        # (download bars stay: a hub model fetched mid-run should still show its progress)
+        from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on, downloads_were_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
+        hf_logging.disable_progress_bar()
+        if downloads_were_on:
+            enable_progress_bars()
         try:
             yield
         finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
             logger.removeHandler(file_handler)
             logger.removeHandler(console)
             logger.setLevel(previous_level)

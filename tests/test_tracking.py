@@ -23,11 +23,14 @@ TINY_RUN = ["run", "--task", "toy", "--method", "ours", "--iterations", "1", "--
 def tracked_run(tmp_path_factory, toy_world):
     pytest.importorskip("tensorboard", reason="tensorboard is a main dependency; this environment lacks it")
     out = tmp_path_factory.mktemp("tracked") / "runs"
+    # progress bars on (as a user sees them), stderr captured: not a terminal
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     done = subprocess.run([sys.executable, "-m", "selfsynth", *TINY_RUN, "--train.report_to", "tensorboard",
                            "--toy_cache", str(TOY_CACHE), "--out", str(out), "--json"],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "TQDM_DISABLE": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, json.loads(done.stdout), done.stderr
+                          capture_output=True, timeout=900, env=env)  # bytes: carriage returns kept as written
+    stderr = done.stderr.decode("utf-8")
+    assert done.returncode == 0, stderr[-3000:]
+    return out, json.loads(done.stdout), stderr
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -72,12 +75,20 @@ def test_a_rerun_logs_each_iteration_once(tracked_run):
 
 def test_the_run_prints_one_line_per_finished_step_and_no_blank_lines(tracked_run):
     _, results, stderr = tracked_run
-    lines = stderr.splitlines()
-    assert lines and all(line.strip() for line in lines), [i for i, line in enumerate(lines) if not line.strip()]
-    steps = [line for line in lines if " · iter " in line]
+    # what a terminal or a log viewer shows of each line: the text after its last carriage return
+    shown = [line.split("\r")[-1] for line in stderr.split("\n")]
+    assert shown[-1] == "" and stderr.endswith("\n")
+    shown = shown[:-1]
+    assert shown and all(line.strip() for line in shown), [i for i, line in enumerate(shown) if not line.strip()]
+    steps = [line for line in shown if " · iter " in line]
     # iteration 0: eval, judge; iteration 1: data, train, eval, judge
     assert len(steps) == 6, steps
-    assert sum("curves: tensorboard --logdir" in line for line in lines) == 1
+    assert sum("curves: tensorboard --logdir" in line for line in shown) == 1
+    # generation bars are cleared once their step prints its line; no weight-loading/saving bars
+    leftovers = [line for line in shown if line.startswith(("eval toy", "describe images", "rewrite answers", "Loading weights", "Writing model shards"))]
+    assert not leftovers, leftovers
+    # generation bars are drawn on terminals only: a captured stream gets none of their updates
+    assert "eval toy" not in stderr and "rewrite answers" not in stderr
 
 
 def read_losses(path: Path) -> list[float]:
