@@ -343,6 +343,11 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
             pass  # _LossLog writes them to the log
 
     scratch = out.parent / f".{out.name}.trainer-{os.getpid()}"
+    # transformers renamed gradient_checkpointing to activation_checkpointing (5.2x); vLLM's pins
+    # hold some environments at an older 5.x, so take the name this version accepts
+    import inspect
+
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in inspect.signature(TrainingArguments).parameters else "gradient_checkpointing"
     args = TrainingArguments(
         output_dir=str(scratch),
         per_device_train_batch_size=cfg.per_device_batch_size,
@@ -356,8 +361,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         max_grad_norm=cfg.max_grad_norm,
         bf16=_use_bf16(cfg.bf16),
         use_cpu=not on_gpu,
-        activation_checkpointing=cfg.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        **{ckpt: cfg.gradient_checkpointing, f"{ckpt}_kwargs": {"use_reentrant": False} if cfg.gradient_checkpointing else None},
         logging_steps=1,
         save_strategy="no",
         # the tracker (cfg.report_to) gets the per-step logs; TensorBoard writes into log_dir
