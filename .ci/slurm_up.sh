@@ -29,6 +29,8 @@ ClusterName=selfsynth
 SlurmctldHost=$node
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job may start again after 10 s (default 120 s): keeps the requeue test short
+AuthInfo=cred_expire=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -52,9 +54,11 @@ NodeName=$node CPUs=$(nproc) RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
 )
+changed=0
 if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$conf" ]; then
   mkdir -p /etc/slurm
   printf '%s\n' "$conf" > "$CONF.tmp" && mv "$CONF.tmp" "$CONF"
+  changed=1
 fi
 
 if [ ! -s /etc/munge/munge.key ]; then
@@ -70,7 +74,9 @@ if ! munge -n </dev/null >/dev/null 2>&1; then
   for _ in $(seq 50); do munge -n </dev/null >/dev/null 2>&1 && break; sleep 0.1; done
   echo "munged $(cat /run/munge/munged.pid)" >> "$SLURM_STATE/started"
 fi
+started_now=0
 if ! running "$SLURM_STATE/slurmctld.pid"; then
+  started_now=1
   slurmctld
   for _ in $(seq 50); do running "$SLURM_STATE/slurmctld.pid" && break; sleep 0.1; done
   echo "slurmctld $(cat "$SLURM_STATE/slurmctld.pid")" >> "$SLURM_STATE/started"
@@ -79,6 +85,9 @@ if ! running "$SLURM_STATE/slurmd.pid"; then
   slurmd
   for _ in $(seq 50); do running "$SLURM_STATE/slurmd.pid" && break; sleep 0.1; done
   echo "slurmd $(cat "$SLURM_STATE/slurmd.pid")" >> "$SLURM_STATE/started"
+fi
+if [ "$changed" = 1 ] && [ "$started_now" = 0 ]; then
+  scontrol reconfigure >/dev/null  # daemons that ran before read the new slurm.conf
 fi
 for _ in $(seq 60); do
   state=$(sinfo -h -n "$node" -o %T 2>/dev/null || true)
