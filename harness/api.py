@@ -460,8 +460,7 @@ def make_concepts(config) -> dict[str, Any]:
     from selfsynth.io import write_json
     from selfsynth.synth.concepts import ask_llm_concepts, load_concepts_json
 
-    if not config.out:
-        raise UserError("--out: name the concepts JSON to write")
+    cfg.require(config, "out")
     task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
     names = task.class_names()
     out = Path(config.out)
@@ -484,8 +483,7 @@ def export_lmms(config) -> dict[str, Any]:
     from selfsynth.io import claim_output_dir
     from selfsynth.tasks.lmms_bridge.export import export_lmms as write
 
-    if not config.out:
-        raise UserError("--out: name the folder to pass to lmms-eval's --include_path")
+    cfg.require(config, "out")
     task = build_task(config.task, config.root, parse_option_pairs(config.task_options), cache_dir=config.toy_cache)
     claim_output_dir(config.out, "lmms-export", adopt=("selfsynth_*/utils.py",))
     return write(task, config.out, splits=config.split, max_new_tokens=config.max_new_tokens)
@@ -496,6 +494,7 @@ def general_data(config) -> dict[str, Any]:
     training mix (a ``GeneralDataConfig``); returns the conversion report."""
     from selfsynth.general_data import convert_llava_instruct
 
+    cfg.require(config, "llava_instruct", "images", "out")
     return dataclasses.asdict(convert_llava_instruct(config.llava_instruct, config.images, config.out))
 
 
@@ -504,6 +503,7 @@ def html_report(config):
     what was written (``ReportSummary``)."""
     from selfsynth.reports.html import build_report
 
+    cfg.require(config, "out")
     return build_report(config.out, config.html, experiment=config.experiment, regress=config.regress, title=config.title,
                         judge=config.judge)
 
@@ -513,6 +513,7 @@ def judge(config) -> tuple[dict[str, Any], Path]:
     ``JudgeCommandConfig``); returns (judge_metrics.json's content, the folder written)."""
     from selfsynth.metrics.grading import grade_folder
 
+    cfg.require(config, "eval_dir")
     return grade_folder(config.eval_dir, config.grading(), task=config.task, concepts=config.concepts, root=config.root,
                         options=parse_option_pairs(config.task_options), out_dir=config.out, cache=config.cache)
 
@@ -536,6 +537,7 @@ def scaffold_method(config) -> list[Path]:
     files written."""
     from selfsynth.scaffold import scaffold_method as write
 
+    cfg.require(config, "name")
     return write(config.name, config.out, config.description)
 
 
@@ -546,8 +548,7 @@ def paper_table(config) -> tuple[str, Path | None, list[Path]]:
     from selfsynth.io import claim_output_dir
     from selfsynth.reports.tables import build_table, load_store, render
 
-    if not config.out:
-        raise UserError("--out: name at least one run folder")
+    cfg.require(config, "out")
     store = load_store(config.out, config.experiment)
     text = render(build_table(config.number, config.out, metric=config.metric, ci=config.ci, store=store), config.format)
     if not config.plots:

@@ -32,9 +32,11 @@ def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any
     ``gt``/``ge``/``lt``/``le`` are bounds that ``check_fields`` enforces when the config is built
     (``None`` values are not checked: they mean "not set"). The rest shapes the generated flag:
     ``flags`` are extra names (``("output_path",)`` adds ``--output_path``); ``repeat_flag`` adds a
-    repeatable flag that appends to a list field (``--option A=1 --option B=2``); ``positional``
-    makes it an argument (``"+"``: one or more); ``switch`` a bool flag taking no value;
-    ``required`` a flag the command line must give (a ``None`` default then means "not given")."""
+    repeatable flag that appends to a list field (``--option A=1 --option B=2``; the field's own
+    name makes its flag itself repeatable); ``positional`` makes it an argument (``"+"``: one or
+    more, ``"?"``: optional); ``switch`` a bool flag taking no value; ``required`` a flag the
+    command line must give; ``metavar`` the value's name in ``--help``. A value the command line
+    must give defaults to ``None`` (the library function checks it with ``require``)."""
     bounds = {name: value for name, value in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if value is not None}
     cli = {"flags": tuple(flags), "repeat_flag": repeat_flag, "positional": positional, "switch": switch,
            "required": required, "metavar": metavar}
@@ -44,6 +46,14 @@ def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any
     else:
         kwargs["default"] = default
     return dataclasses.field(**kwargs)
+
+
+def require(obj: Any, *names: str) -> None:
+    """One line naming the settings of ``obj`` that are required and not given (``None`` or empty),
+    for a config built from Python rather than from the command line, which enforces them."""
+    missing = [name for name in names if getattr(obj, name) in (None, "", [])]
+    if missing:
+        raise UserError(f"{type(obj).__name__}: {', '.join(missing)} must be given")
 
 
 def check_fields(obj: Any) -> None:

@@ -213,3 +213,17 @@ def test_every_documented_command_line_parses():
             build_parser(argv[0]).parse_args(argv)
         except SystemExit as exc:
             pytest.fail(f"{where}: exit {exc.code}")
+
+
+def test_a_library_call_without_a_required_setting_names_it():
+    from selfsynth.configs import GeneralDataConfig, JudgeCommandConfig, NewMethodConfig, ReportConfig
+    from selfsynth.errors import UserError
+
+    cases = [(selfsynth.judge, JudgeCommandConfig(), "eval_dir"), (load(COMMANDS["report"].call), ReportConfig(), "out"),
+             (load(COMMANDS["concepts"].call), ConceptsConfig(), "out"),
+             (load(COMMANDS["export-lmms"].call), ExportLmmsConfig(), "out"),
+             (load(COMMANDS["new-method"].call), NewMethodConfig(), "name"),
+             (load(COMMANDS["general-data"].call), GeneralDataConfig(images="x"), "llava_instruct, out")]
+    for call, config, missing in cases:
+        with pytest.raises(UserError, match=f"^{type(config).__name__}: {missing} must be given$"):
+            call(config)

@@ -63,7 +63,7 @@ class TableConfig:
 
 @dataclass
 class ReportConfig:
-    out: str = field("", positional=True, metavar="OUT_DIR", help="run store folder (the --out of `selfsynth run`)")
+    out: str | None = field(None, positional=True, metavar="OUT_DIR", help="run store folder (the --out of `selfsynth run`)")
     html: str | None = field(None, help="where the report goes (default: OUT_DIR/report)", metavar="DIR")
     experiment: str = field("default", help="experiment sub-folder")
     regress: list[str] = field(default_factory=list, repeat_flag="regress", metavar="FILE",
@@ -74,7 +74,7 @@ class ReportConfig:
 
 @dataclass
 class NewMethodConfig:
-    name: str = field("", positional=True, help="method name, as `selfsynth run --method NAME` will take it (lowercase letters, digits, _)")
+    name: str | None = field(None, positional=True, help="method name, as `selfsynth run --method NAME` will take it (lowercase letters, digits, _)")
     out: str | None = field(None, help="folder to create (default ./selfsynth-NAME); must not exist or be empty", metavar="DIR")
     description: str | None = field(None, help="one line shown by `selfsynth ls methods`")
 

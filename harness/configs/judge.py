@@ -16,7 +16,7 @@ class JudgeCommandConfig(TaskSpec, JudgeConfig):
     task section's ``toy_cache`` is not used (and not a flag): the dataset graded against is the
     one the records' metrics.json names, or ``root``."""
 
-    eval_dir: str = field("", positional=True, metavar="EVAL_DIR",
+    eval_dir: str | None = field(None, positional=True, metavar="EVAL_DIR",
                           help="evaluation folder holding records.jsonl (or the records.jsonl file itself)")
     task: str | None = field(None, help="task of the records (default: the 'task' in metrics.json next to them)")
     root: str | None = field(None, help="dataset folder the records came from (default: the one metrics.json records)", metavar="DIR")
