@@ -20,7 +20,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_reliability_inputs.py", "tests/test_reliability_llm.py", "tests/test_reliability_runs.py"]
+TESTS = ["tests/test_reliability_inputs.py", "tests/test_reliability_llm.py", "tests/test_reliability_runs.py",
+         "tests/test_reliability_ownership.py", "tests/test_reliability_properties.py", "tests/test_reliability_preflight.py",
+         "tests/test_reliability_decisions.py", "tests/test_reliability_examples.py", "tests/test_foundation_llm_client.py"]
 
 GUARANTEES = [
     ("A user mistake is one line on stderr naming the file or flag and what was expected, exit 2, never a traceback",
@@ -42,6 +44,37 @@ GUARANTEES = [
      "tests/test_reliability_runs.py::test_same_seed_same_bytes_other_seed_other_answers"),
     ("A second `selfsynth run` on a run folder in use is refused in one line and changes nothing",
      "tests/test_reliability_runs.py::test_second_run_on_a_folder_in_use_is_refused"),
+    ("Every command that writes (run, eval, judge, report, table --plots, reproduce, export-lmms, new-method, toy) refuses, "
+     "in one line, an output folder it did not make (no `.selfsynth-output.json` marker), leaving the user's files as they were",
+     "tests/test_reliability_ownership.py::test_a_folder_the_command_did_not_make_is_refused_untouched"),
+    ("A report rebuilt in its own folder keeps files the user put there and removes only the files an earlier report recorded",
+     "tests/test_reliability_ownership.py::test_report_rebuilt_in_its_own_folder_keeps_planted_files_and_drops_only_its_stale_ones"),
+    ("Single-file outputs (concepts, general data) leave their neighbours alone",
+     "tests/test_reliability_ownership.py::test_single_file_outputs_leave_their_neighbours_alone"),
+    ("Any bytes in a concepts/config file (junk, other encodings, BOMs, deep nesting, non-text keys) give a mapping or one line naming the file",
+     "tests/test_reliability_properties.py::test_read_mapping_gives_a_mapping_or_one_line"),
+    ("JSON-lines, CSV and image readers: a value of the promised type or one line naming the file (and line)",
+     "tests/test_reliability_properties.py::test_jsonl_rows_are_objects_or_one_line_naming_file_and_line"),
+    ("The label reader never crashes and never credits a class whose words the answer does not contain",
+     "tests/test_reliability_properties.py::test_the_class_reader_never_credits_a_class_the_answer_does_not_name"),
+    ("A config file with random keys and values is a valid config or one line, never a traceback",
+     "tests/test_reliability_properties.py::test_a_config_file_is_a_valid_config_or_one_line"),
+    ("An uncached text encoder, a judge without its key or an uncached fluency model stops `selfsynth run` before any model loads",
+     "tests/test_reliability_preflight.py::test_a_missing_input_stops_the_run_before_any_model_loads"),
+    ("Without HF_HUB_OFFLINE, a hub that cannot be reached is one line naming the `hf download` to run",
+     "tests/test_reliability_preflight.py::test_without_offline_mode_an_unreachable_hub_is_one_line"),
+    ("`selfsynth reproduce --dry-run` lists each missing input of each cell",
+     "tests/test_reliability_preflight.py::test_dry_run_lists_each_missing_input"),
+    ("A 200 reply that is not a chat completion (HTML page, cut JSON, no choices) is retried by the openai SDK's own loop and counted",
+     "tests/test_foundation_llm_client.py::test_a_200_that_is_not_a_completion_is_retried_by_the_sdk"),
+    ("Replies without choices, refusals and replies cut at the token limit are ordinary replies, never a crash",
+     "tests/test_foundation_llm_client.py::test_every_reply_shape_is_a_chat_reply"),
+    ("regress.json keeps absolute folders and the ids of lost/gained samples; the report shows those, not a recount",
+     "tests/test_reliability_decisions.py::test_report_shows_the_stored_ids_not_a_recount"),
+    ("`regress --candidate-out` never overwrites a folder it did not make",
+     "tests/test_reliability_decisions.py::test_candidate_out_never_overwrites_a_folder_regress_did_not_make"),
+    ("The CI example passes inputs through environment variables, never `${{ }}` inside a script; a hub id is fetched in its own step",
+     "tests/test_reliability_examples.py::test_no_expression_inside_a_script_and_every_script_parses"),
 ]
 
 _RESULT = re.compile(r"^(tests/\S+?)(?:\[(.*?)\])? (PASSED|FAILED|ERROR|SKIPPED)")
