@@ -10,7 +10,9 @@ it); ``render(table, fmt)`` prints it. Tables:
 - ``11``: general ability: base and fine-tuned models per benchmark, and the overall improvement.
 - ``12``: Ours vs w/o Filtering: accuracy and CS per iteration.
 - ``13``: concept-selection precision per text encoder (``selfsynth select-eval``).
-- ``transfer``: train task × evaluation task accuracy (``selfsynth eval`` of a run's model).
+- ``transfer``: train task × evaluation task accuracy (``selfsynth eval`` of a run's model), with
+  the base model's row and each evaluation task's own model (the diagonal).
+- ``cs``: CS per iteration of Ours on every dataset, and its relative gain from iteration 1 to K.
 
 Runs of several seeds are aggregated: a cell holds the mean, the sample standard deviation over
 seeds (n − 1) and, on request, a 95% t-interval over seeds. A cell with no stored result is "–".
@@ -26,7 +28,7 @@ from typing import Any, Iterable, Sequence
 from selfsynth import results as stored_results
 from selfsynth.errors import UserError
 
-TABLES = ("1", "11", "12", "13", "transfer")
+TABLES = ("1", "11", "12", "13", "transfer", "cs")
 FORMATS = ("md", "latex", "csv", "json")
 EMPTY = "–"
 INCOMPLETE = "†"  # marks a row with a run that stopped before its last iteration
@@ -37,6 +39,8 @@ TABLE12_METHODS = ("ours", "no_filter")
 # is summed into "overall improvement"
 GENERAL_ORDER = ["mmstar", "seedbench_2_plus", "mmmu_val", "mme", "mmbench_en_dev"]
 OVERALL_BENCHMARKS = ("mmstar", "seedbench_2_plus", "mmbench_en_dev", "mme")
+TABLE1_GENERAL = ("MMMU", "mmmu_val")  # Table 1's general-ability column: (header, lmms-eval benchmark)
+TRANSFER_BASE_ROW = "none (base model)"  # the transfer table's row of the untrained model
 ACCURACY_RULES = {
     "accuracy": "accuracy: digit-preserving, word-boundary, alias-aware label match",
     "accuracy_paper": "accuracy: the published rule (letters only, substring containment)",
@@ -211,6 +215,8 @@ def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Seq
     groups = _groups(store.iterations, None, excluded=TABLE1_EXCLUDED)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     acc_columns = [f"iter {i}" for i in iterations]
+    beside = "final (ours)" if metric != "accuracy" else None
+    general_header, benchmark = TABLE1_GENERAL
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
     rows = []
     for (experiment, task, method), members in groups.items():
@@ -218,13 +224,38 @@ def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Seq
                                "seeds": len({m["seed"] for m in members})}
         for it, value in _per_iteration(members, metric, ci).items():
             row[f"iter {it}"] = value
+        if beside:  # our rule's final accuracy next to the published rule's
+            row[beside] = _final(members, "accuracy", ci)
         row.update({"EE": _final(members, "ee", ci), "CS": _final(members, "cs", ci), "FS": _final(members, "fs", ci)})
+        row[general_header] = _general_final(store, experiment, task, method, benchmark, ci)
         rows.append(row)
     footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
     footer += _completeness(store, groups, rows, seeds)
     footer.insert(0, f"iter r: {metric} after iteration r (iter 0: the base model); EE, CS, FS: each run's final iteration (FS: perplexity, lower is better)")
-    return Table("1", "Table 1: accuracy per iteration and explanation quality", keys + acc_columns + ["EE", "CS", "FS"],
+    if beside:
+        footer.insert(1, f"{beside}: the final iteration's accuracy by our rule ({ACCURACY_RULES['accuracy'].split(': ', 1)[1]}), beside the published rule's")
+    footer.append(f"{general_header}: {benchmark} of each row's final model (Base: the base model), from `selfsynth run --general`; –: not run")
+    return Table("1", "Table 1: accuracy per iteration and explanation quality",
+                 keys + acc_columns + ([beside] if beside else []) + ["EE", "CS", "FS", general_header],
                  rows, footer, digits={"FS": 2})
+
+
+def _general_final(store: Store, experiment: str, task: str, method: str, benchmark: str, ci: bool) -> dict[str, Any] | None:
+    """``benchmark``'s headline for the final model of the (experiment, task, method) runs, one
+    value per seed; for ``base`` the base model (any run's iteration 0 of the task). None: not run."""
+    by_seed: dict[Any, tuple[int, float]] = {}
+    for entry in store.general:
+        where = entry["run"]
+        iteration = where.get("iteration")
+        if (where.get("experiment") or "default") != experiment or where.get("task") != task or iteration is None:
+            continue
+        if (method == "base") != (iteration == 0) or (method != "base" and where.get("method") != method):
+            continue
+        value = _headline(entry["data"], benchmark)
+        seed = where.get("seed")
+        if value is not None and (seed not in by_seed or iteration > by_seed[seed][0]):
+            by_seed[seed] = (iteration, value)
+    return cell((value for _, value in by_seed.values()), ci)
 
 
 def table_12(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
@@ -367,6 +398,14 @@ def table_transfer(store: Store, metric: str = "accuracy", ci: bool = False) -> 
         key = (origin.get("task") or "–", origin.get("method") or "–")
         grouped.setdefault(key, {}).setdefault(data.get("task", "–"), []).append(data.get(metric))
         counts.setdefault(data.get("task", "–"), set()).add(int(data.get("n", 0)))
+    # the paper's other rows: the base model on each evaluation task (None → Dogs), and the
+    # evaluation task's own final model of the same method (Dogs → Dogs)
+    for eval_task, method in sorted({(d.get("task", "–"), d["train_run"].get("method") or "–") for d in store.transfer}):
+        base = _base_accuracy(store, eval_task, metric)
+        if base:
+            grouped.setdefault((TRANSFER_BASE_ROW, "base"), {})[eval_task] = base
+        if (eval_task, method) not in grouped:
+            grouped[(eval_task, method)] = {}
     # the diagonal: each train task's own final-iteration accuracy, from its runs
     for (train_task, method), by_eval in grouped.items():
         own = [r[metric] for r in store.iterations if r["task"] == train_task and r["method"] == method and r["final"]]
@@ -374,18 +413,64 @@ def table_transfer(store: Store, metric: str = "accuracy", ci: bool = False) -> 
             by_eval[train_task] = own
     eval_tasks = sorted({t for by_eval in grouped.values() for t in by_eval})
     rows = []
-    for (train_task, method), by_eval in sorted(grouped.items(), key=lambda kv: (kv[0][0], method_sort_key(kv[0][1]))):
+    grouped = {key: by_eval for key, by_eval in grouped.items() if by_eval}
+    for (train_task, method), by_eval in sorted(grouped.items(), key=lambda kv: (kv[0][0] != TRANSFER_BASE_ROW, kv[0][0], method_sort_key(kv[0][1]))):
         row: dict[str, Any] = {"train task": train_task, "method": display_name(method)}
         for task in eval_tasks:
             row[f"eval {task}"] = cell(by_eval.get(task, []), ci)
         rows.append(row)
     footer = [f"{metric} of each train task's final model on each evaluation task (diagonal: the run's own test split)",
+              f"{TRANSFER_BASE_ROW}: the untrained base model on each evaluation task (iteration 0 of that task's runs)",
               ACCURACY_RULES.get(metric, metric)]
     sizes = ", ".join(f"{task} {'/'.join(map(str, sorted(n)))}" for task, n in sorted(counts.items()))
     footer.append(f"transfer test samples: {sizes}" if sizes else "no transfer evaluation found (selfsynth eval --model <run>/iter_<K>/train/merged --out <run folder>/transfer/<train>__<eval>)")
     footer.append(_spread_line(ci))
     return Table("transfer", "Cross-dataset transfer: train task × evaluation task", ["train task", "method"] + [f"eval {t}" for t in eval_tasks],
                  rows, footer)
+
+
+def _base_accuracy(store: Store, task: str, metric: str) -> list[float | None]:
+    """The base model's ``metric`` on ``task``, one value per seed: iteration 0 of the task's runs
+    (a ``base`` run's where there is one)."""
+    by_seed: dict[Any, tuple[bool, float | None]] = {}
+    for r in store.iterations:
+        if r["task"] == task and r["iteration"] == 0:
+            preferred = r["method"] == "base"
+            if r["seed"] not in by_seed or (preferred and not by_seed[r["seed"]][0]):
+                by_seed[r["seed"]] = (preferred, r[metric])
+    return [value for _, value in by_seed.values()]
+
+
+CS_GAIN = "CS gain 1→K (%)"
+
+
+def table_cs(store: Store, ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
+    """CS per iteration of Ours on every dataset, and the relative CS gain from iteration 1 to the
+    last (per seed (CS_K − CS_1) / CS_1 × 100, then mean ± std over seeds)."""
+    groups = _groups(store.iterations, ("ours",))
+    iterations = sorted({r["iteration"] for rows in groups.values() for r in rows if r["iteration"] >= 1})
+    keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "seeds"]
+    rows = []
+    for (experiment, task, _method), members in groups.items():
+        row: dict[str, Any] = {"experiment": experiment, "task": task, "seeds": len({m["seed"] for m in members})}
+        for it, value in _per_iteration([m for m in members if m["iteration"] >= 1], "cs", ci).items():
+            row[f"CS iter {it}"] = value
+        gains = []
+        for seed in sorted({m["seed"] for m in members}):
+            by_iteration = {m["iteration"]: m["cs"] for m in members if m["seed"] == seed}
+            last = max(by_iteration)
+            first, final = by_iteration.get(1), by_iteration[last]
+            gains.append((final - first) / first * 100.0 if last > 1 and first and final is not None else None)
+        row[CS_GAIN] = cell(gains, ci)
+        rows.append(row)
+    footer = ["CS iter r: cognition score of Ours' answers after iteration r (the judge's, as in Table 1)",
+              f"{CS_GAIN}: relative CS change from iteration 1 to the run's last iteration K, per seed, in %",
+              _spread_line(ci)]
+    if not any(row.get(f"CS iter {it}") for row in rows for it in iterations):
+        footer.insert(0, "no judged Ours iteration found (selfsynth run --method ours --judge local|openai)")
+    columns = keys + [f"CS iter {i}" for i in iterations] + [CS_GAIN]
+    return Table("cs", "CS per iteration (Ours) and its relative gain from iteration 1 to K", columns, rows, footer,
+                 digits={CS_GAIN: 1})
 
 
 def _completeness(store: Store, groups: dict[tuple[str, str, str], list[dict[str, Any]]], rows: list[dict[str, Any]],
@@ -469,7 +554,7 @@ def build_table(number: str, run_dirs: Sequence[str | Path], metric: str = "accu
     if metric not in ACCURACY_RULES:
         raise UserError(f"metric {metric!r}: expected one of {', '.join(ACCURACY_RULES)}")
     store = store if store is not None else load_store(run_dirs, experiment)
-    if number in ("1", "12") and not store.iterations:
+    if number in ("1", "12", "cs") and not store.iterations:
         where = ", ".join(str(d) for d in run_dirs)
         raise UserError(f"{where}: no run with a finished iteration found (run `selfsynth run` first)")
     if number == "1":
@@ -480,6 +565,8 @@ def build_table(number: str, run_dirs: Sequence[str | Path], metric: str = "accu
         return table_11(store, ci)
     if number == "13":
         return table_13(store, ci)
+    if number == "cs":
+        return table_cs(store, ci, seeds)
     return table_transfer(store, metric, ci)
 
 

@@ -117,17 +117,18 @@ def test_table_1_two_seeds_mean_and_std(runs):
     none = None
     _assert_rows(rows, [
         {"task": "toy", "method": "Base", "seeds": 2, "iter 0": c(0, 0), "iter 1": none, "iter 2": none,
-         "EE": c(0, 0), "CS": c(0, 0), "FS": c(8, 10)},
+         "EE": c(0, 0), "CS": c(0, 0), "FS": c(8, 10), "MMMU": {"mean": 30.0, "std": None, "n": 1}},
         {"task": "toy", "method": "NL", "seeds": 2, "iter 0": c(0, 0), "iter 1": c(0.5, 0.25), "iter 2": c(0.75, 0.5),
-         "EE": c(0.25, 0.75), "CS": c(0.5, 0.5), "FS": c(6, 7)},
+         "EE": c(0.25, 0.75), "CS": c(0.5, 0.5), "FS": c(6, 7), "MMMU": none},
         {"task": "toy", "method": "L+GE", "seeds": 2, "iter 0": c(0, 0), "iter 1": c(0.5, 0.5), "iter 2": c(0.5, 1.0),
-         "EE": c(1, 1), "CS": c(0.25, 0.75), "FS": c(5, 5)},
+         "EE": c(1, 1), "CS": c(0.25, 0.75), "FS": c(5, 5), "MMMU": none},
         {"task": "toy", "method": "Ours", "seeds": 2, "iter 0": c(0, 0), "iter 1": c(0.75, 0.25), "iter 2": c(1.0, 0.5),
-         "EE": c(1.0, 0.5), "CS": c(0.75, 0.25), "FS": c(4, 6)},
+         "EE": c(1.0, 0.5), "CS": c(0.75, 0.25), "FS": c(4, 6), "MMMU": {"mean": 33.0, "std": None, "n": 1}},
         # a plugin method after the paper's four; one seed: no spread
         {"task": "toy", "method": "label_concepts", "seeds": 1, "iter 0": {"mean": 0.0, "std": None, "n": 1},
          "iter 1": {"mean": 0.25, "std": None, "n": 1}, "iter 2": none,
-         "EE": {"mean": 0.5, "std": None, "n": 1}, "CS": {"mean": 0.5, "std": None, "n": 1}, "FS": {"mean": 5.0, "std": None, "n": 1}},
+         "EE": {"mean": 0.5, "std": None, "n": 1}, "CS": {"mean": 0.5, "std": None, "n": 1}, "FS": {"mean": 5.0, "std": None, "n": 1},
+         "MMMU": none},  # MMMU: --general ran on the base model and Ours' final model only
     ])
     # the numbers by hand: NL iteration 1 is (0.5 + 0.25) / 2 = 0.375 ± 0.25 / √2 = 0.177
     assert rows[1]["iter 1"]["mean"] == 0.375 and rows[1]["iter 1"]["std"] == pytest.approx(0.1767767)

@@ -1,4 +1,4 @@
-"""`selfsynth table`: the paper's tables (1, 11, 12, 13, transfer) from stored results; no model is loaded."""
+"""`selfsynth table`: the paper's tables (1, 11, 12, 13, transfer, cs) from stored results; no model is loaded."""
 from __future__ import annotations
 
 import argparse
