@@ -3,8 +3,10 @@
 The Python API a notebook calls (the functions every ``selfsynth`` command wraps)::
 
     import selfsynth
-    results = selfsynth.run(selfsynth.RunConfig(task="toy", method="ours", iterations=1, limit=12))
-    metrics, folder = selfsynth.evaluate(selfsynth.EvalConfig(task="toy"))
+    # defaults < the task's preset < these overrides, checked as `selfsynth run` checks its flags
+    config = selfsynth.resolve_run_config(overrides={"task": "toy", "method": "ours", "iterations": 1, "limit": 12})
+    results = selfsynth.run(config)
+    metrics, folder = selfsynth.evaluate(selfsynth.EvalConfig(task="toy", limit=12))
 
 Names resolve on first use, so ``import selfsynth`` (and ``selfsynth ls``) loads neither torch
 nor a model library.
