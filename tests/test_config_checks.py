@@ -12,7 +12,7 @@ import yaml
 from selfsynth import config as cfg
 from selfsynth.cli import main
 from selfsynth.errors import UserError
-from selfsynth.runner import RunConfig
+from selfsynth.configs import RunConfig
 from selfsynth.synth.config import SynthConfig
 from selfsynth.train import TrainConfig
 
