@@ -142,7 +142,10 @@ class RunResults:
             return expected
         from selfsynth.registry import METHODS  # runs written before the manifest recorded it
 
-        trains = getattr(METHODS.get(self.method), "trains", True)
+        try:
+            trains = getattr(METHODS.get(self.method), "trains", True)
+        except UserError:  # a plugin no longer installed: what was stored is all there is to judge by
+            return max(len(self.iterations), 1)
         return int(self.config.get("iterations") or 0) + 1 if trains else 1
 
     def judge_outputs(self) -> dict[int, dict[str, Any]]:

@@ -193,8 +193,9 @@ def run_extras(experiment: Experiment, progress: Callable[[str], None], on_chang
             stored = results.read_eval_optional(out)
             if stored is not None and stored.fingerprint != fingerprint:
                 if on_change == "stop":
+                    why = "records no config fingerprint (written by an older selfsynth)" if stored.fingerprint is None else "is of another config"
                     raise UserError(f"{experiment.path}: transfer {item.train_task}/{item.method} seed {seed} -> {item.eval_task}: "
-                                    f"{out} holds an evaluation of another config; use another --out, or --new-run-on-change")
+                                    f"the evaluation in {out} {why}; use another --out, or --new-run-on-change")
                 out = out.with_name(f"{item.eval_task}-{fingerprint[:10]}")
                 stored = results.read_eval_optional(out)
             if stored is not None:
