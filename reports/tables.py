@@ -114,6 +114,8 @@ def _add_run(store: Store, run: stored_results.RunResults) -> None:
             "judge": identity.get("judge"),
             "judge_proxy": identity.get("proxy"),
             "fluency_reference": (judged.get("fluency_reference") or {}).get("name"),
+            "judged_n": judged.get("n"),
+            "parse_failures": judged.get("parse_failures"),
         })
 
 
