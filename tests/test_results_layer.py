@@ -66,6 +66,15 @@ def test_experiments_sharing_out_never_share_a_cell_of_another_config(tmp_path, 
     again = reproduce(experiment(tmp_path, toy_world, "renamed", limit=4), progress=lambda line: None)
     assert again["outcomes"] == []
 
+    # a transfer evaluation records the fingerprint of what produced it, and one of another config is not reused
+    transfer = [{"train_task": "toy", "eval_task": "toy", "method": "base"}]
+    reproduce(experiment(tmp_path, toy_world, "transfer", transfer=transfer), progress=lambda line: None)
+    evaluation = results.read_eval(stored.transfer_folder("toy"))
+    assert evaluation.metrics["n"] == 4 and evaluation.fingerprint is not None
+    write_json(evaluation.path / results.METRICS, {**evaluation.metrics, "fingerprint": "0" * 64})
+    with pytest.raises(UserError, match="the evaluation in .* is of another config"):
+        reproduce(experiment(tmp_path, toy_world, "transfer", transfer=transfer), progress=lambda line: None)
+
     # another limit, synthesis setting or judge: one line naming the field and both values, exit 2
     samples = stored.requested["synth"]["reject_samples"]  # the toy preset's
     changed = {
