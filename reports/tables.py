@@ -19,7 +19,6 @@ seeds (n − 1) and, on request, a 95% t-interval over seeds. A cell with no sto
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,17 +119,12 @@ def _add_run(store: Store, run: stored_results.RunResults) -> None:
 
 
 # -- cells -----------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def t_quantile_975(degrees_of_freedom: int) -> float:
-    """Student's t 97.5% quantile (one scipy call per degrees of freedom: it costs ~2 ms)."""
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, degrees_of_freedom))
-
-
-def cell(values: Iterable[float | None], ci: bool = False) -> dict[str, Any] | None:
-    """Mean, sample std (n − 1) and count of the non-missing values; with ``ci`` a 95% t-interval
-    over them (Student's t with n − 1 degrees of freedom). None when there is no value."""
+def cell(values: Iterable[float | None], ci: bool = False, groups: Sequence[Any] | None = None) -> dict[str, Any] | None:
+    """Mean, sample std (n − 1) and count of the non-missing values (one per seed); with ``ci`` a
+    95% percentile interval from the hierarchical bootstrap of ``selfsynth claims``
+    (``reports.stats``): seeds, then images when ``groups`` holds each seed's per-image scores,
+    else seeds alone (None with fewer than two). Inside the metric's range by construction, unlike
+    a t-interval over 2–3 seeds. None when there is no value."""
     data = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not data:
         return None
@@ -139,11 +133,10 @@ def cell(values: Iterable[float | None], ci: bool = False) -> dict[str, Any] | N
     std = math.sqrt(sum((v - mean) ** 2 for v in data) / (n - 1)) if n > 1 else None
     out: dict[str, Any] = {"mean": mean, "std": std, "n": n}
     if ci:
-        if n > 1:
-            half = t_quantile_975(n - 1) * std / math.sqrt(n)
-            out["ci95"] = [mean - half, mean + half]
-        else:
-            out["ci95"] = None
+        from selfsynth.reports.stats import hierarchical_bootstrap
+
+        interval = hierarchical_bootstrap(groups if groups else [[v] for v in data]) if groups or n > 1 else None
+        out["ci95"] = [interval.low, interval.high] if interval else None
     return out
 
 
@@ -201,20 +194,32 @@ def _groups(rows: list[dict[str, Any]], methods: Sequence[str] | None, excluded:
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], method_sort_key(kv[0][2]))))
 
 
-def _per_iteration(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[int, dict[str, Any] | None]:
+def _image_groups(store: Store, ci: bool) -> dict[tuple[str, str, str, int, str], list[Any]]:
+    """Per-image scores per seed for the --ci intervals (none without --ci: they are read only then)."""
+    from selfsynth.reports.claims import image_groups
+
+    return image_groups(store) if ci else {}
+
+
+def _per_iteration(rows: list[dict[str, Any]], metric: str, ci: bool,
+                   images: dict[tuple[str, str, str, int, str], list[Any]] | None = None) -> dict[int, dict[str, Any] | None]:
     by_iteration: dict[int, list[float | None]] = {}
     for row in rows:
         by_iteration.setdefault(row["iteration"], []).append(row[metric])
-    return {it: cell(values, ci) for it, values in sorted(by_iteration.items())}
+    key = (rows[0]["experiment"], rows[0]["task"], rows[0]["method"]) if rows else None
+    return {it: cell(values, ci, (images or {}).get((*key, it, metric)) if key else None) for it, values in sorted(by_iteration.items())}
 
 
-def _final(rows: list[dict[str, Any]], metric: str, ci: bool) -> dict[str, Any] | None:
+def _final(rows: list[dict[str, Any]], metric: str, ci: bool,
+           images: dict[tuple[str, str, str, int, str], list[Any]] | None = None) -> dict[str, Any] | None:
     last = max(r["iteration"] for r in rows)
-    return cell((r[metric] for r in rows if r["iteration"] == last), ci)
+    key = (rows[0]["experiment"], rows[0]["task"], rows[0]["method"], last, metric)
+    return cell((r[metric] for r in rows if r["iteration"] == last), ci, (images or {}).get(key))
 
 
 def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
     groups = _groups(store.iterations, None, excluded=TABLE1_EXCLUDED)
+    images = _image_groups(store, ci)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     acc_columns = [f"iter {i}" for i in iterations]
     beside = "final (ours)" if metric != "accuracy" else None
@@ -224,11 +229,11 @@ def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Seq
     for (experiment, task, method), members in groups.items():
         row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
                                "seeds": len({m["seed"] for m in members})}
-        for it, value in _per_iteration(members, metric, ci).items():
+        for it, value in _per_iteration(members, metric, ci, images).items():
             row[f"iter {it}"] = value
         if beside:  # our rule's final accuracy next to the published rule's
-            row[beside] = _final(members, "accuracy", ci)
-        row.update({"EE": _final(members, "ee", ci), "CS": _final(members, "cs", ci), "FS": _final(members, "fs", ci)})
+            row[beside] = _final(members, "accuracy", ci, images)
+        row.update({"EE": _final(members, "ee", ci, images), "CS": _final(members, "cs", ci, images), "FS": _final(members, "fs", ci)})
         row[general_header] = _general_final(store, experiment, task, method, benchmark, ci)
         rows.append(row)
     footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
@@ -262,15 +267,16 @@ def _general_final(store: Store, experiment: str, task: str, method: str, benchm
 
 def table_12(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
     groups = _groups(store.iterations, TABLE12_METHODS)
+    images = _image_groups(store, ci)
     iterations = sorted({r["iteration"] for rows in groups.values() for r in rows})
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
     rows = []
     for (experiment, task, method), members in groups.items():
         row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
                                "seeds": len({m["seed"] for m in members})}
-        for it, value in _per_iteration(members, metric, ci).items():
+        for it, value in _per_iteration(members, metric, ci, images).items():
             row[f"iter {it}"] = value
-        for it, value in _per_iteration(members, "cs", ci).items():
+        for it, value in _per_iteration(members, "cs", ci, images).items():
             row[f"CS iter {it}"] = value
         rows.append(row)
     footer = _footer(store, [r for rows_ in groups.values() for r in rows_], metric, ci)
@@ -503,7 +509,9 @@ def _completeness(store: Store, groups: dict[tuple[str, str, str], list[dict[str
 
 
 def _spread_line(ci: bool) -> str:
-    return "cells: mean ± std over seeds (n − 1)" + ("; [95% t-interval over seeds]" if ci else "") + "; –: no stored result"
+    return ("cells: mean ± std over seeds (n − 1)"
+            + ("; [95% interval: hierarchical bootstrap over seeds, then test images (seeds alone where no per-image scores)]" if ci else "")
+            + "; –: no stored result")
 
 
 def _footer(store: Store, rows: list[dict[str, Any]], metric: str, ci: bool) -> list[str]:

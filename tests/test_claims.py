@@ -54,7 +54,8 @@ def write_store(out: Path, methods=("ours", "nl", "lge", "no_filter"), seeds=SEE
                     for row in rows[:unparsed]:
                         row.update(judge_status="unparsed", ee=None, cs=None)
                     write_jsonl(folder / "judge_records.jsonl", rows)
-                    write_json(folder / "judge_metrics.json", {"ee": ee, "cs": 0.5, "n": N_IMAGES, "parse_failures": unparsed,
+                    scored = cs_for(method, seed)[unparsed:]
+                    write_json(folder / "judge_metrics.json", {"ee": ee, "cs": float(scored.mean()), "n": N_IMAGES, "parse_failures": unparsed,
                                                                "judge": {"judge": "local-proxy", "proxy": True}})
                 iterations.append({"iteration": iteration, "metrics": metrics, "records": str((folder / "records.jsonl").relative_to(out))})
             write_json(unit / "manifest.json", {"schema_version": 1, "expected_iterations": len(iterations),

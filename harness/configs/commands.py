@@ -53,7 +53,7 @@ class TableConfig:
     experiment: str | None = field(None, help="only this experiment (default: every experiment found)")
     metric: Literal[METRICS] = field("accuracy", help="which accuracy")
     format: Literal[FORMATS] = field("md", help="output format")
-    ci: bool = field(False, switch=True, help="add 95% t-intervals over seeds")
+    ci: bool = field(False, switch=True, help="add 95% intervals: hierarchical bootstrap over seeds, then test images")
     plots: bool = field(False, switch=True, help="also write the figures (PNG and SVG) to --plots-dir")
     plots_dir: str | None = field(None, help="where --plots writes (default: <first --out>/plots)", metavar="DIR")
 
