@@ -13,9 +13,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
                         help="list cells, status, missing inputs and the cost estimate; run nothing (exit 2 when an input is missing)")
     parser.add_argument("--launcher", default="local", choices=("local", "slurm", "submitit_local"),
-                        help="local: this machine; slurm: one submitit job per (task, seed) lane; submitit_local: submitit's local executor")
+                        help="local: this machine; slurm: the (task, seed) lanes as one job array, select-eval and transfer as jobs after their lanes; submitit_local: submitit's local executor")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="local launcher: lanes run in parallel, one GPU each (CUDA_VISIBLE_DEVICES=0..N-1)")
+                        help="local and submitit_local: at most N lanes at once, each with slurm.gpus_per_cell GPUs of the visible ones (an inherited CUDA_VISIBLE_DEVICES is divided, not replaced)")
     parser.add_argument("--new-run-on-change", "--new_run_on_change", dest="new_run_on_change", action="store_true",
                         help="a cell whose folder holds a run of another config runs in a folder of its own "
                              "(default: stop, naming the first differing field)")
