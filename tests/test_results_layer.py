@@ -17,7 +17,7 @@ import yaml
 from selfsynth import results
 from selfsynth.cli import main
 from selfsynth.errors import UserError
-from selfsynth.experiment import reproduce
+from selfsynth.experiment import dry_run, reproduce
 from selfsynth.io import claim_output_dir, write_json
 from selfsynth.registry import Registry
 from selfsynth.reports.tables import build_table, format_cell, render
@@ -92,6 +92,9 @@ def test_experiments_sharing_out_never_share_a_cell_of_another_config(tmp_path, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and expected in err and "--new-run-on-change" in err, err
     assert results.read_run(unit).requested["limit"] == 4  # the stored run was not touched
+    report, text = dry_run(experiment(tmp_path, toy_world, "other_limit", limit=5))
+    assert [(r["done"], r["changed"]) for r in report["cells"]] == [(False, "limit: stored 4, requested 5")]
+    assert "changed: toy__base__seed_0: its folder holds a run of another config (limit: stored 4, requested 5)" in text
 
     # with the flag, the other config runs in a folder of its own; the first keeps its cell
     other = reproduce(experiment(tmp_path, toy_world, "other_limit", limit=5), progress=lambda line: None, on_change="new_run")

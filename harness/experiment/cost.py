@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsynth.errors import UserError
-from selfsynth.experiment.cells import cell_done, missing_inputs
+from selfsynth.experiment.cells import cell_change, cell_done, missing_inputs
 from selfsynth.experiment.spec import Cell, CostSettings, Experiment
 
 STAGES = ("eval", "judge", "describe", "rewrite", "reject", "train", "general", "select_eval", "transfer")
@@ -295,6 +295,9 @@ def plan(experiment: Experiment) -> dict[str, Any]:
         charged = [u for u in ledger.units.values() if u.cells[0] == cell.id]
         sizes = split_sizes(cell)
         row: dict[str, Any] = {"cell": cell.id, "done": done[cell.id]}
+        change = cell_change(cell)
+        if change is not None:  # its folder holds a run of another config
+            row["changed"] = change
         if cell.id in unsized:
             row["unknown"] = unsized[cell.id]
         else:
@@ -335,4 +338,6 @@ def format_plan(report: dict[str, Any]) -> str:
     for label, reason in report["unsized"].items():
         lines.append(f"NOT SIZED (left out of every total): {label}: {reason}")
     lines += [f"missing: {line}" for line in report["missing"]]
+    lines += [f"changed: {r['cell']}: its folder holds a run of another config ({r['changed']}); reproduce stops there "
+              "unless --new-run-on-change" for r in report["cells"] if r.get("changed")]
     return "\n".join(lines)
