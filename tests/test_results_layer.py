@@ -159,6 +159,15 @@ def test_a_killed_run_is_marked_incomplete_and_its_cells_show_n(tmp_path):
     assert "0.375 ± 0.177 (n=2)" in three and "of the 3 seeds asked for (0, 1, 2)" in three
 
 
+def test_the_report_labels_columns_by_display_name_and_marks_incomplete_runs(tmp_path):
+    from selfsynth.reports.html.collect import load_run_folder
+
+    _stored_run(tmp_path, 0, [0.25, 0.5, 0.75])
+    _stored_run(tmp_path, 1, [0.5])
+    labels = [c.label for c in load_run_folder(tmp_path).columns]
+    assert labels == ["Ours seed 0 · iter 0", "Ours seed 0 · iter 1", "Ours seed 0 · iter 2", "Ours seed 1 · iter 0 (incomplete run)"]
+
+
 def test_runs_are_found_by_their_manifest_only(tmp_path):
     _stored_run(tmp_path, 0, [0.5, 0.5, 0.5])
     # lmms-eval's results.json inside a general step, and one with no manifest: neither is a run

@@ -138,6 +138,8 @@ def load_run_folder(out: str | Path, experiment: str = "default", judge: str | N
             seed_part = f"/s{run.seed}" if show_seed and run.seed is not None else ""
             key = f"{run.method}{seed_part}@{iteration}"
             label = f"{display_name(run.method)}{' seed ' + str(run.seed) if seed_part else ''} · iter {iteration}"
+            if not run.complete:  # killed or still running: its last iterations are missing
+                label += " (incomplete run)"
             column = columns.setdefault(key, Column(key, run.method, iteration, run.seed if seed_part else None, label))
             records_rel = entry.get("records")
             if not records_rel:
