@@ -13,9 +13,10 @@ Table 11 (general ability) and Table 13 (selection precision) store one number p
 intervals resample seeds only, and a claim resting on a single seed is *not shown*: one number
 carries no spread to judge it by.
 
-Runs are found with the table builder's reader (``selfsynth.reports.tables.load_store``); their
-per-image files are the paths each ``results.json`` records, and the judge's records are looked up
-as the HTML report does (``reports.html.collect.judge_folder``).
+Runs are found with the table builder's reader (``selfsynth.reports.tables.load_store``, over
+``selfsynth.results``); their per-image files are read through ``selfsynth.results`` (each
+iteration's evaluation folder), and the judge's records are looked up as the HTML report does
+(``reports.html.collect.judge_folder``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from selfsynth.errors import UserError
-from selfsynth.io import iter_jsonl, read_json
+from selfsynth.io import iter_jsonl
 
 VERDICTS = ("holds", "not shown", "contradicted")
 PER_IMAGE = {"accuracy": ("records", "match"), "accuracy_paper": ("records", "paper_match"),
@@ -154,52 +155,49 @@ class _Scores:
     judged: int = 0
 
 
-def _records_path(run_path: Path, relative: str | None, iteration: int, roots: Sequence[Path]) -> Path:
-    """An iteration's records.jsonl: the path results.json records, relative to the store root
-    (one of ``roots`` or an ancestor of the run), else the run's own iter_<r>/eval folder."""
-    if relative:
-        for base in [*roots, *run_path.parents]:
-            if (base / relative).is_file():
-                return base / relative
-    return run_path.parent / f"iter_{iteration}" / "eval" / "records.jsonl"
-
-
-def _read_scores(store: Any, roots: Sequence[Path], as_experiment: str | None = None) -> _Scores:
+def _read_scores(store: Any, as_experiment: str | None = None) -> _Scores:
+    """Per-image scores of every stored run, read through ``selfsynth.results``: each iteration's
+    evaluation folder (``RunResults.eval_folder``) and the judge's records beside it or in the
+    iteration's judge step (found as the HTML report finds them)."""
+    from selfsynth import results as stored
     from selfsynth.reports.html.collect import judge_folder
 
     scores = _Scores()
-    for run in store.runs:
-        results = read_json(run["path"])
-        unit = scores.by_unit.setdefault((as_experiment or run["experiment"], run["task"]), {})
-        per_seed = unit.setdefault(run["method"], {}).setdefault(run["seed"], {})
-        for record in results.get("iterations", []):
-            records = _records_path(run["path"], record.get("records"), int(record["iteration"]), roots)
-            if not records.is_file():
+    for entry in store.runs:
+        run = stored.read_run(Path(entry["path"]).parent)
+        if run is None:
+            continue
+        unit = scores.by_unit.setdefault((as_experiment or entry["experiment"], entry["task"]), {})
+        per_seed = unit.setdefault(entry["method"], {}).setdefault(entry["seed"], {})
+        for record in run.iterations:
+            iteration = int(record["iteration"])
+            evaluation = stored.read_eval_optional(run.eval_folder(iteration))
+            if evaluation is None:
                 continue
             metrics: dict[str, dict[str, float | None]] = {name: {} for name in PER_IMAGE}
-            for _, row in iter_jsonl(records):
+            for _, row in iter_jsonl(evaluation.records_path):
                 metrics["accuracy"][str(row["id"])] = float(bool(row.get("match")))
                 metrics["accuracy_paper"][str(row["id"])] = float(bool(row.get("paper_match")))
-            graded = judge_folder(records.parent)
+            graded = judge_folder(evaluation.path)
             if graded is not None:
-                for _, row in iter_jsonl(graded / "judge_records.jsonl"):
+                for _, row in iter_jsonl(graded / stored.JUDGE_RECORDS):
                     scores.judged += 1
                     if row.get("judge_status", "scored") != "scored" or row.get("cs") is None:
                         scores.unparsed += 1  # left out of the interval, counted in the report
                         continue
                     metrics["ee"][str(row["id"])] = float(row["ee"])
                     metrics["cs"][str(row["id"])] = float(row["cs"])
-            per_seed[int(record["iteration"])] = metrics
+            per_seed[iteration] = metrics
     return scores
 
 
-def image_groups(store: Any, roots: Sequence[Path] = ()) -> dict[tuple[str, str, str, int, str], list[Any]]:
+def image_groups(store: Any) -> dict[tuple[str, str, str, int, str], list[Any]]:
     """Per (experiment, task, method, iteration, metric): one array of per-image scores per seed —
     what ``stats.hierarchical_bootstrap`` resamples for a table cell's or a plot band's interval."""
     import numpy as np
 
     out: dict[tuple[str, str, str, int, str], list[Any]] = {}
-    for (experiment, task), methods in _read_scores(store, roots).by_unit.items():
+    for (experiment, task), methods in _read_scores(store).by_unit.items():
         for method, seeds in methods.items():
             for seed in sorted(seeds, key=str):
                 for iteration, metrics in seeds[seed].items():
@@ -253,7 +251,6 @@ def _check(claim: Claim, where: str, groups: list[Any], seed_level: bool = False
 
 def _per_image(claim: Claim, unit: dict[str, Any]) -> list[Check]:
     import numpy as np
-
     from selfsynth.reports.stats import pair_by_id
 
     runs_a = unit.get(claim.a["method"], {})
@@ -344,7 +341,7 @@ def check_claims(run_dirs: Sequence[str | Path], claims_file: str | Path | None 
     claims = load_claims(claims_file)
     results: list[ClaimResult] = []
     store = load_store(run_dirs, experiment)
-    scores = _read_scores(store, [Path(d) for d in run_dirs], as_experiment)
+    scores = _read_scores(store, as_experiment=as_experiment)
     judged, unparsed = scores.judged, scores.unparsed
     general = {(as_experiment or e["run"].get("experiment") or "default", e["run"].get("task") or "–") for e in store.general}
     units = sorted(set(scores.by_unit) | general)

@@ -23,7 +23,7 @@ def test_a_missing_precision_is_no_bar_and_says_so(saved, tmp_path):
                                                "e5": {"precision": None, "random_precision": 0.4}}},
     ])
     plots.selection_plot(store, tmp_path)
-    [(stem, fig)] = saved
+    [(_stem, fig)] = saved
     ax = fig.axes[0]
     heights = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers if hasattr(c, "patches")}
     assert heights["clip"] == [pytest.approx(0.8)]
@@ -38,7 +38,7 @@ def test_an_iteration_without_a_value_breaks_the_line(saved, tmp_path):
             rows.append({"experiment": "default", "task": "toy", "method": method, "seed": 0, "iteration": iteration,
                          "accuracy": value, "cs": None})
     plots.per_iteration_plot(Store(iterations=rows), "accuracy", "accuracy", tmp_path, "accuracy")
-    [(stem, fig)] = saved
+    [(_stem, fig)] = saved
     lines = {line.get_label().split(" ")[0]: line.get_ydata() for line in fig.axes[0].get_lines()}
     assert list(lines["Ours"][[0, 2]]) == [0.2, 0.7] and math.isnan(lines["Ours"][1])
     assert list(lines["NL"]) == [0.2, 0.4, 0.5]
@@ -53,7 +53,7 @@ def test_the_band_is_the_hierarchical_bootstrap_interval_of_the_stored_images(sa
 
     out = write_store(tmp_path / "runs", methods=("ours",))
     plots.per_iteration_plot(load_store([out]), "accuracy", "accuracy", tmp_path, "accuracy")
-    [(stem, fig)] = saved
+    [(_stem, fig)] = saved
     band = fig.axes[0].collections[0].get_paths()[0].vertices
     expected = hierarchical_bootstrap([hits_for("ours", 2, s).astype(float) for s in SEEDS])
     at_two = band[np.isclose(band[:, 0], 2.0), 1]
