@@ -153,3 +153,17 @@ def test_extras_depend_on_their_lanes(tmp_path):
     assert [(label, lane) for label, lane, _ in extras] == [
         ("select-eval:toy__seed_0", ("toy", 0)), ("select-eval:toy__seed_1", ("toy", 1))]
     assert all(len(one.selection) == 1 and one.selection[0].lane == lane for _, lane, one in extras)
+
+
+@pytest.mark.slow
+def test_a_stored_transfer_is_not_submitted_again(tmp_path, toy_world):
+    """A transfer evaluation becomes a job until the store holds it; then it is skipped."""
+    path = experiment_file(tmp_path, "transfer", methods=["ours"], iterations=1, select_encoders=[], seeds=[0],
+                           transfer=[{"train_task": "toy", "eval_task": "toy", "method": "ours"}], tables=["transfer"],
+                           overrides={"toy_cache": str(REPO / ".cache" / "toy"), "limit": 2})
+    experiment = load_experiment(path)
+    assert [label for label, _, _ in pending_extras(experiment)] == ["transfer:toy__ours__seed_0->toy"]
+    from selfsynth.experiment import reproduce
+
+    assert not reproduce(path, progress=lambda line: None)["failed"]
+    assert pending_extras(load_experiment(path)) == []

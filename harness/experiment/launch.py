@@ -172,7 +172,7 @@ def lanes(cells: Sequence[Cell]) -> list[list[Cell]]:
 
 def pending_extras(experiment: Experiment) -> list[tuple[str, tuple[str, int], Experiment]]:
     """(label, the lane it needs, a one-item experiment ``run_extras`` completes) for each
-    selection evaluation not stored yet and each transfer evaluation."""
+    selection evaluation and transfer evaluation not stored yet."""
     import json
 
     found = []
@@ -185,10 +185,24 @@ def pending_extras(experiment: Experiment) -> list[tuple[str, tuple[str, int], E
                       dataclasses.replace(experiment, selection=[cell], transfer=[])))
     for item in experiment.transfer:
         for seed in experiment.config.seeds:
+            if _transfer_stored(experiment, item, seed):
+                continue  # (run_extras checks its config when the job runs)
             one = dataclasses.replace(experiment, selection=[], transfer=[item],
                                       config=dataclasses.replace(experiment.config, seeds=[seed]))
             found.append((f"transfer:{item.train_task}__{item.method}__seed_{seed}->{item.eval_task}", (item.train_task, seed), one))
     return found
+
+
+def _transfer_stored(experiment: Experiment, item: Any, seed: int) -> bool:
+    """An evaluation is stored in the transfer folder of a finished source cell."""
+    from selfsynth import results
+    from selfsynth.experiment.cells import cell_unit
+
+    source = next((c for c in experiment.cells if c.task == item.train_task and c.method == item.method and c.seed == seed), None)
+    if source is None or not cell_done(source):
+        return False
+    run = results.read_run(cell_unit(source))
+    return run is not None and results.read_eval_optional(run.transfer_folder(item.eval_task)) is not None
 
 
 def _with_logs(outcomes: list[Outcome], cells: Sequence[Cell]) -> list[Outcome]:
