@@ -48,9 +48,13 @@ def test_eval_records_match_rescoring(crown_root, toy_world, tmp_path, capsys):
     assert cache.hits == 16 and cache.misses == 0
     assert read_jsonl(tmp_path / "again" / "records.jsonl") == records
     assert again["accuracy"] == metrics["accuracy"]
-    # the regression gate reads these folders as written: same answers, no regression
-    assert main(["regress", "--baseline", str(out), "--candidate", str(tmp_path / "again"), "--json"]) == 0
+    # the regression gate reads these folders as written. Same answers: with no margin nothing is shown
+    # (H0: delta <= 0 holds at delta = 0); 16 agreeing pairs do show a drop below 0.3 is ruled out
+    assert main(["regress", "--baseline", str(out), "--candidate", str(tmp_path / "again"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["verdict"] == "not-shown"
+    assert main(["regress", "--baseline", str(out), "--candidate", str(tmp_path / "again"), "--json", "--max-drop", "0.3"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "non-inferior"
     assert report["n"] == 16 and report["delta"] == 0 and report["lost"] == report["gained"] == 0
 
 

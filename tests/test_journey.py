@@ -158,12 +158,13 @@ def test_regress_refuses_other_generation_settings_and_takes_an_adapter_as_candi
     assert "generation.max_new_tokens: 4 vs 24" in err and err.count("\n") == 1
 
     # the adapter folder as the candidate: evaluated with the baseline's recorded settings, then gated
+    # 6 agreeing pairs rule out a drop of 0.5 at the default one-sided alpha 0.025 (p = 0.0196)
     code = main(["regress", "--baseline", str(tmp_path / "base"), "--candidate", str(toy_adapter),
-                 "--candidate-out", str(tmp_path / "cand"), "--out", str(tmp_path / "report.json")])
+                 "--candidate-out", str(tmp_path / "cand"), "--out", str(tmp_path / "report.json"), "--max-drop", "0.5"])
     assert code == 0, capsys.readouterr().err
     report = read_json(tmp_path / "report.json")
     base_metrics, cand_metrics = read_json(tmp_path / "base" / "metrics.json"), read_json(tmp_path / "cand" / "metrics.json")
-    assert report["verdict"] == "ok" and report["n"] == 6 and report["lost"] == report["gained"] == 0
+    assert report["verdict"] == "non-inferior" and report["n"] == 6 and report["lost"] == report["gained"] == 0
     assert cand_metrics["generation"] == base_metrics["generation"] and cand_metrics["limit"] == 6
     # the base came from adapter_config.json; the candidate's identity is (base, adapter)
     assert cand_metrics["base_model_fingerprint"] == base_metrics["model_fingerprint"]
