@@ -144,6 +144,13 @@ def load_vllm(path_or_id: str | os.PathLike, config: GenerateConfig) -> VllmMode
     }
     if config.dtype != "auto":
         kwargs["dtype"] = config.dtype
+    import torch
+
+    if not torch.cuda.is_available():
+        # vLLM's CPU worker cannot rewind the generator of a seeded request whose prompt was split
+        # over two scheduler steps ("CPU Generator does not use offset": the engine dies in the
+        # first sampled stage big enough to split a prompt); prompts are prefilled whole instead
+        kwargs["enable_chunked_prefill"] = False
     if config.vllm_max_model_len is not None:
         kwargs["max_model_len"] = config.vllm_max_model_len
     try:
