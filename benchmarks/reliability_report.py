@@ -124,7 +124,14 @@ def render(outcomes: dict[str, list[str]], figures: Path) -> str:
     ]
     for text, test in GUARANTEES:
         lines.append(f"| {text} | `{test}` | {verdict(outcomes.get(test))} |")
-    lines += ["", "## Figures", ""]
+    lines += ["", "Output folders carry a `.selfsynth-output.json` marker saying which command made them (a report",
+              "also lists the files it wrote there): a command writes into a new or empty folder or one of its own,",
+              "refuses any other in one line, and removes only files it recorded. Every file a user hands in",
+              "(JSON, YAML, JSON lines, CSV, images) is read through `selfsynth.io` (`read_user_text`,",
+              "`read_mapping`, `iter_jsonl`, `read_csv_rows`, `open_user_image`): encoding errors, byte-order",
+              "marks, empty or huge files, binary junk and wrong top-level types are one line naming the file.",
+              "Hypothesis tests (fixed budget: derandomized, 120 examples per property) check those readers,",
+              "the label reader and the config parser.", "", "## Figures", ""]
     skips = sum(1 for b in bad if b["exit"] == 0)
     lines.append(f"- Bad inputs tried: **{len(bad)}** ({len(bad) - skips} one-line errors with exit 2, "
                  f"{skips} images read or skipped and counted).")

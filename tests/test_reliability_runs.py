@@ -71,7 +71,8 @@ def snapshot(out: Path) -> dict[str, object]:
     """Every result file of a run folder: bytes, or JSON without timings; paths made relative."""
     found = {}
     for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name in _SKIP:
+        # TensorBoard event files are training logs named by wall time and pid, not results
+        if not path.is_file() or path.name in _SKIP or "tensorboard" in path.relative_to(out).parts:
             continue
         rel = str(path.relative_to(out))
         data = path.read_bytes().replace(str(out).encode(), b"<OUT>")
