@@ -17,7 +17,6 @@ sequence again). Conversations whose image is missing are left out and counted.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
