@@ -108,6 +108,9 @@ class VllmModel:
 
 
 def import_vllm() -> Any:
+    # vLLM logs to stdout unless told otherwise, which would mix its lines into `--json` output;
+    # read when vllm is first imported, and inherited by its worker processes (a user's own setting wins)
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         import vllm
     except ImportError:

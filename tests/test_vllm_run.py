@@ -25,6 +25,8 @@ pytest.importorskip("vllm", reason="vLLM is not installed in this environment: `
 
 from tests.fixtures_toy import REPO, TOY_CACHE  # noqa: E402
 
+KV_CACHE_GIB = "1"  # vLLM's CPU KV cache: plenty for the toy model (its default takes most of the RAM)
+
 RUN = ["run", "--task", "toy", "--method", "ours", "--iterations", "2", "--limit", "24", "--test_limit", "24",
        "--synth.describe_prompts", "1", "--synth.describe_samples", "4",
        "--train.max_steps", "20", "--generate.dtype", "float32", "--eval_max_new_tokens", "48",
@@ -34,12 +36,15 @@ RUN = ["run", "--task", "toy", "--method", "ours", "--iterations", "2", "--limit
 
 def _run(engine: str, out: Path) -> tuple[dict, float]:
     env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB: plenty for the toy model
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "selfsynth", *RUN, "--generate.engine", engine, "--toy_cache", str(TOY_CACHE),
                            "--out", str(out), "--json"], capture_output=True, text=True, timeout=1800, env=env, cwd=REPO)
+    seconds = time.perf_counter() - started
     assert done.returncode == 0, f"{engine} run failed:\n{done.stderr[-4000:]}"
-    return json.loads(done.stdout), time.perf_counter() - started
+    results = json.loads(done.stdout)  # nothing but the results object: vLLM's log lines go to stderr
+    assert results == json.loads((out / "default" / "toy" / "ours" / "seed_0" / "results.json").read_text())
+    return results, seconds
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,7 @@ def _answers(out: Path, results: dict, iteration: int) -> dict[str, str]:
 
 
 def _stats(out: Path, iteration: int, name: str) -> dict:
-    (path,) = (out / "default" / "toy" / "ours" / f"iter_{iteration}" / "data").rglob(f"{name}.stats.json")
+    (path,) = (out / "default" / "toy" / "ours" / "seed_0" / f"iter_{iteration}" / "data").rglob(f"{name}.stats.json")
     return json.loads(path.read_text())
 
 
@@ -82,6 +87,7 @@ def test_vllm_loads_each_merged_checkpoint_and_answers_as_hf_did(runs, toy_world
     from selfsynth.tasks.toy import ToyTask
 
     hf_out, hf = runs["hf"]
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)  # read when the engine starts in this process
     task = ToyTask(toy_world.dataset_root)
     samples = subset(task.load("test"), 24, split_seed(0, "test"))
     for iteration in (1, 2):
