@@ -8,8 +8,8 @@ A unit is found by its manifest, never by guessing which ``results.json`` belong
 
 The *fingerprint* of a run is a sha256 of its requested config (what ``resolve_run_config``
 returned, before the task's defaults are filled in) without ``FINGERPRINT_EXCLUDES``: where the run
-is stored (``out``, ``experiment``), the toy world's cache folder, and ``iterations``, which may grow
-(more iterations continue a run). Everything else — ``limit``, synthesis, training, judge, paths of
+is stored (``out``, ``experiment``), the toy world's cache folder, ``iterations``, which may grow
+(more iterations continue a run), and ``train.report_to`` (where curves are logged). Everything else — ``limit``, synthesis, training, judge, paths of
 the dataset and the model — is part of what produced the numbers, so two configs that differ in it
 never share a run.
 """
@@ -40,7 +40,21 @@ SELECTION = "select_eval.json"  # concept-selection precision (selfsynth select-
 RUN_LOG = "run.log"
 TRANSFER_DIR = "transfer"  # <unit>/transfer/<eval task>/: a run's final model on another task
 
-FINGERPRINT_EXCLUDES = ("out", "experiment", "toy_cache", "iterations")
+FINGERPRINT_EXCLUDES = ("out", "experiment", "toy_cache", "iterations", "train.report_to")
+# where training curves are logged changes no number (its default also depends on what is installed)
+OBSERVATION_ONLY = ("train.report_to",)
+
+
+def drop_fields(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` without the (dotted) ``fields``; the input is not modified."""
+    out = dict(data)
+    for name in fields:
+        head, _, rest = name.partition(".")
+        if rest and isinstance(out.get(head), dict):
+            out[head] = drop_fields(out[head], (rest,))
+        elif not rest:
+            out.pop(head, None)
+    return out
 # folders of a run that hold models, images, training data or caches, never a result file
 _PRUNE = {"merged", "adapter", "model_images", "data", "train", "_shared", "__pycache__", ".git"}
 
@@ -51,7 +65,7 @@ def comparable_config(config: Any) -> dict[str, Any]:
     from selfsynth import config as cfg
 
     data = cfg.to_dict(config) if dataclasses.is_dataclass(config) else dict(config)
-    return {k: v for k, v in json.loads(json.dumps(data, sort_keys=True)).items() if k not in FINGERPRINT_EXCLUDES}
+    return drop_fields(json.loads(json.dumps(data, sort_keys=True)), FINGERPRINT_EXCLUDES)
 
 
 def config_fingerprint(config: Any) -> str:

@@ -116,8 +116,10 @@ class RunStore:
             "command": sys.argv,
             **(extra or {}),
         }
+        from selfsynth.results import OBSERVATION_ONLY, drop_fields
+
         def comparable(c: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in c.items() if k not in extendable}
+            return drop_fields(c, (*extendable, *OBSERVATION_ONLY))
 
         if previous is not None and comparable(previous.get("config", {})) != comparable(config):
             raise UserError(

@@ -53,6 +53,21 @@ def test_fingerprint_covers_what_produced_the_numbers_not_where_they_are_stored(
     assert results.first_difference(config, dict(config)) is None
 
 
+def test_where_curves_are_logged_is_neither_in_the_fingerprint_nor_a_changed_config(tmp_path):
+    # train.report_to's default depends on whether tensorboard is installed; it changes no number
+    config = {"task": "toy", "limit": 4, "train": {"learning_rate": 1e-5, "report_to": "tensorboard"}}
+    plain = {**config, "train": {"learning_rate": 1e-5, "report_to": "none"}}
+    assert results.config_fingerprint(config) == results.config_fingerprint(plain)
+    assert results.config_fingerprint({**config, "train": {"learning_rate": 2e-5, "report_to": "none"}}) != results.config_fingerprint(config)
+    assert config["train"]["report_to"] == "tensorboard"  # the caller's dict is left alone
+    store = RunStore(tmp_path, seed=0)
+    unit = store.unit_dir("toy", "ours")
+    store.write_manifest(unit, config, seeds={"seed": 0}, fingerprints={})
+    store.write_manifest(unit, plain, seeds={"seed": 0}, fingerprints={})  # resumes
+    with pytest.raises(UserError, match="different config"):
+        store.write_manifest(unit, {**plain, "train": {"learning_rate": 2e-5, "report_to": "none"}}, seeds={"seed": 0}, fingerprints={})
+
+
 # -- cells known by their fingerprint -----------------------------------------------------------------
 def test_experiments_sharing_out_never_share_a_cell_of_another_config(tmp_path, toy_world, capsys):
     first = reproduce(experiment(tmp_path, toy_world, "first", limit=4), progress=lambda line: None)
