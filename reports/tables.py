@@ -217,6 +217,16 @@ def _final(rows: list[dict[str, Any]], metric: str, ci: bool,
     return cell((r[metric] for r in rows if r["iteration"] == last), ci, (images or {}).get(key))
 
 
+def _accuracy_row(experiment: str, task: str, method: str, members: list[dict[str, Any]], metric: str, ci: bool,
+                  images: Any) -> dict[str, Any]:
+    """A method's row head: who, how many seeds, and the accuracy per iteration."""
+    row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
+                           "seeds": len({m["seed"] for m in members})}
+    for it, value in _per_iteration(members, metric, ci, images).items():
+        row[f"iter {it}"] = value
+    return row
+
+
 def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Sequence[int] | None = None) -> Table:
     groups = _groups(store.iterations, None, excluded=TABLE1_EXCLUDED)
     images = _image_groups(store, ci)
@@ -227,10 +237,7 @@ def table_1(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Seq
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
     rows = []
     for (experiment, task, method), members in groups.items():
-        row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
-                               "seeds": len({m["seed"] for m in members})}
-        for it, value in _per_iteration(members, metric, ci, images).items():
-            row[f"iter {it}"] = value
+        row = _accuracy_row(experiment, task, method, members, metric, ci, images)
         if beside:  # our rule's final accuracy next to the published rule's
             row[beside] = _final(members, "accuracy", ci, images)
         row.update({"EE": _final(members, "ee", ci, images), "CS": _final(members, "cs", ci, images), "FS": _final(members, "fs", ci)})
@@ -272,10 +279,7 @@ def table_12(store: Store, metric: str = "accuracy", ci: bool = False, seeds: Se
     keys = (["experiment"] if _experiments(store.iterations) else []) + ["task", "method", "seeds"]
     rows = []
     for (experiment, task, method), members in groups.items():
-        row: dict[str, Any] = {"experiment": experiment, "task": task, "method": display_name(method),
-                               "seeds": len({m["seed"] for m in members})}
-        for it, value in _per_iteration(members, metric, ci, images).items():
-            row[f"iter {it}"] = value
+        row = _accuracy_row(experiment, task, method, members, metric, ci, images)
         for it, value in _per_iteration(members, "cs", ci, images).items():
             row[f"CS iter {it}"] = value
         rows.append(row)

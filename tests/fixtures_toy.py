@@ -5,6 +5,7 @@ The world is built once per machine into the repo-local ``.cache/toy`` (about 3 
 time on 2 CPU cores, a file lock lets parallel sessions share one build) and reused afterwards."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -37,3 +38,12 @@ def accelerate_launch(script: Path, args: list[str], num_processes: int = 2, tim
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     assert proc.returncode == 0, f"accelerate launch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
+
+
+def answers(out: Path) -> dict[str, list[tuple[str, str]]]:
+    """Per cell, the (id, answer) records of its evaluation: what two launchers must agree on."""
+    found = {}
+    for records in sorted(out.glob("default/toy/*/seed_*/iter_0/eval/records.jsonl")):
+        rows = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+        found[str(records.relative_to(out))] = [(r["id"], r["answer"]) for r in rows]
+    return found

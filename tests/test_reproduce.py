@@ -15,6 +15,7 @@ import yaml
 from selfsynth.cli import main
 from selfsynth.errors import UserError
 from selfsynth.experiment import dry_run, load_experiment, reproduce
+from tests.fixtures_toy import answers
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = sorted((REPO / "experiments" / "paper").glob("*.yaml"))
@@ -31,15 +32,6 @@ def grid(tmp_path: Path, toy_world, name: str = "grid", out: Path | None = None,
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
-
-
-def answers(out: Path) -> dict[str, list[tuple[str, str]]]:
-    """Per cell, the (id, answer) records of its evaluation: what two launchers must agree on."""
-    found = {}
-    for records in sorted(out.glob("default/toy/*/seed_*/iter_0/eval/records.jsonl")):
-        rows = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
-        found[str(records.relative_to(out))] = [(r["id"], r["answer"]) for r in rows]
-    return found
 
 
 def table_rows(out: Path, name: str) -> list[dict]:

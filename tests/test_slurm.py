@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures_toy import answers
+
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_TOY = REPO / "tests" / "experiments" / "cluster_toy.yaml"
 
@@ -65,15 +67,6 @@ def test_slurm_runs_a_job_array(slurm, tmp_path):
     for job in jobs:  # Slurm ran each task under its own id and wrote its log where submitit asked
         log = wait_for_text(Path(job.paths.stdout), "Exiting after successful completion")
         assert f"JobEnvironment(job_id={job.job_id}," in log
-
-
-def answers(out: Path) -> dict[str, list[tuple[str, str]]]:
-    """Per cell, the (id, answer) records of its evaluation: what two launchers must agree on."""
-    found = {}
-    for records in sorted(out.glob("default/toy/*/seed_*/iter_0/eval/records.jsonl")):
-        rows = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
-        found[str(records.relative_to(out))] = [(r["id"], r["answer"]) for r in rows]
-    return found
 
 
 def experiment(tmp_path: Path, name: str, **changes) -> Path:
