@@ -12,6 +12,7 @@ import argparse
 import errno
 import importlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 
@@ -114,6 +115,20 @@ def _run(name: str, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Bars redrawn into a log file or CI log are noise: off unless stderr is a terminal. A
+    # TQDM_DISABLE the user set wins either way. Set before anything imports tqdm, which reads its
+    # TQDM_* variables once, at import; the processes a command starts inherit it.
+    quiet = "TQDM_DISABLE" not in os.environ and not _is_terminal(sys.stderr)
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        return _main(argv)
+    finally:
+        if quiet:  # main() called in-process (tests, notebooks) leaves the environment as it was
+            os.environ.pop("TQDM_DISABLE", None)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(selected if selected in COMMANDS else None)
@@ -135,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"selfsynth {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover
