@@ -27,7 +27,9 @@ BUILT_TEST_PER_CLASS = 8  # ToyDataConfig.test_per_class of the built world
 RUN_PRESET: dict[str, Any] = {
     "iterations": 2,
     "gen_batch_size": 32,
-    "eval_batch_size": 32,
+    # one batch for the toy test split (96 prompts): faster than 32 (1.2-1.75x measured), the same
+    # answers record by record (tests/test_toy_preset.py)
+    "eval_batch_size": 128,
     "eval_max_new_tokens": 64,
     "train": {
         # measured on the toy model: lr 5e-3, r 16, batch 16, lm_head trained → species accuracy
