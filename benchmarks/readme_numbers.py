@@ -48,7 +48,9 @@ def table_text(number: str, out: Path) -> str:
 def demo_block(out: Path, world_root: Path | None = None) -> str:
     from selfsynth.reports.claims import check_claims, render_claims
 
-    parts = [BEGIN, f"<!-- written by `python -m benchmarks.readme_numbers --out {out}`; do not edit by hand -->", "",
+    # the store as the README's reader types it: relative to the checkout when it lies inside it
+    shown = out.resolve().relative_to(REPO) if out.resolve().is_relative_to(REPO) else out
+    parts = [BEGIN, f"<!-- written by `python -m benchmarks.readme_numbers --out {shown}`; do not edit by hand -->", "",
              "Verdicts (`selfsynth claims --out runs/toy --format md`):", "",
              render_claims(check_claims([out]), "md"), ""]
     for number in TABLES:
