@@ -53,7 +53,7 @@ class SlurmSettings:
 
 @dataclass
 class CostSettings:
-    """The assumptions behind ``--dry-run``'s estimate (DESIGN §8), each one a field to adjust."""
+    """The assumptions behind ``--dry-run``'s estimate (README, "Speed and engines"), each one a field to adjust."""
 
     answer_fill: float = cfg.field(0.6, help="generated tokens per answer as a share of its max_new_tokens (CUB: ~150 of 256)", gt=0, le=1)
     image_tokens: int = cfg.field(576, help="image tokens per training row (LLaVA-1.5 at 336 px: 576)", ge=0)
