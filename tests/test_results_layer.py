@@ -202,7 +202,7 @@ class Renamed(Runner):
     display_name = "Renamed (ours)"
 
     def build_data(self, *args, **kwargs):  # pragma: no cover - never run
-        raise NotImplementedError
+        raise NotImplementedError("registration is refused before any data is built")
 
 
 def test_a_runner_registered_under_another_name_is_refused():
