@@ -8,13 +8,14 @@ Changing any of them is a miss.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 
 def canonical_json(obj: Any) -> str:
@@ -163,6 +164,21 @@ class ResponseCache:
 
     def put_many(self, items: dict[str, Any], namespace: str = "generation") -> None:
         self.store.put_many({key: canonical_json(value) for key, value in items.items()}, namespace)
+
+    @contextlib.contextmanager
+    def computing(self, keys: Iterable[str]) -> Iterator[None]:
+        """Held while this process computes the values of ``keys`` (a set: order and repeats do
+        not matter): another process about to compute the same set waits, then finds them cached
+        (callers look the keys up again inside). Parallel lanes thus score or judge the answers
+        they share once (the base model's, at iteration 0) instead of each paying for them.
+        Sets that differ never wait for each other. The lock files lie beside the cache file."""
+        from filelock import FileLock
+
+        digest = hashlib.sha256("\n".join(sorted(set(keys))).encode("utf-8")).hexdigest()[:32]
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder / f"{digest}.lock")):
+            yield
 
     def __len__(self) -> int:
         return len(self.store)

@@ -112,6 +112,8 @@ class RunStore:
             "versions": package_versions(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            # CPU results can differ with the thread count (reproduce --threads): how this one ran
+            "torch_threads": _torch_threads(),
             "git": git_revision(),
             "command": sys.argv,
             **(extra or {}),
@@ -188,6 +190,14 @@ def plugin_provenance(group: str, name: str, obj: Any) -> dict[str, Any] | None:
         "distribution": dist_name, "version": version,
         "source_sha256": digest.hexdigest() if files else None, "source_files": len(files),
     }
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch  # every run that writes a manifest uses torch; imported once per process
+    except ImportError:
+        return None
+    return torch.get_num_threads()
 
 
 def package_versions() -> dict[str, str]:

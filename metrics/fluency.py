@@ -166,13 +166,25 @@ class FluencyScorer:
         results: dict[str, dict[str, Any]] = {t: found[keys[t]] for t in unique if keys[t] in found}
         self.cache_hits += len(results)
         todo = [t for t in unique if t not in results]
-        if todo:
-            new = self._perplexities(todo, progress)
-            self.new_scores += len(new)
-            if self.cache is not None:
-                self.cache.put_many({keys[t]: v for t, v in new.items()}, namespace=CACHE_NAMESPACE)
-            results.update(new)
+        if todo and self.cache is not None:
+            with self.cache.computing(keys[t] for t in todo):
+                # scored by another process (a parallel lane) while this one waited
+                found = self.cache.get_many([keys[t] for t in todo])
+                results.update({t: found[keys[t]] for t in todo if keys[t] in found})
+                self.cache_hits += len(found)
+                self._score_new([t for t in todo if t not in results], results, keys, progress)
+        elif todo:
+            self._score_new(todo, results, keys, progress)
         return [results[t] if t else None for t in stripped]
+
+    def _score_new(self, todo: list[str], results: dict[str, dict[str, Any]], keys: dict[str, str], progress: bool) -> None:
+        if not todo:
+            return
+        new = self._perplexities(todo, progress)
+        self.new_scores += len(new)
+        if self.cache is not None:
+            self.cache.put_many({keys[t]: v for t, v in new.items()}, namespace=CACHE_NAMESPACE)
+        results.update(new)
 
     def _perplexities(self, texts: Sequence[str], progress: bool) -> dict[str, dict[str, Any]]:
         import torch

@@ -15,7 +15,8 @@ import yaml
 from selfsynth.errors import UserError
 from selfsynth.experiment import load_experiment, write_cell_files
 from selfsynth.experiment.launch import (
-    LaneJob, LocalProcesses, cell_command, gpu_slots, lane_time_min, pending_extras, visible_gpus,
+    LaneJob, LocalProcesses, cell_command, gpu_slots, lane_environment, lane_threads, lane_time_min, pending_extras,
+    visible_gpus,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,28 +97,61 @@ def experiment_file(tmp_path: Path, name: str, **changes) -> Path:
 
 
 def test_local_jobs_divide_the_inherited_mask(tmp_path, monkeypatch):
-    """--jobs 2 under CUDA_VISIBLE_DEVICES=5,7 with 4 lanes: two at a time, each on one of 5 and 7."""
+    """--jobs 2 under CUDA_VISIBLE_DEVICES=5,7 with 4 lanes: two at a time, each on one of 5 and 7;
+    a GPU lane keeps torch's default thread count."""
     import selfsynth.experiment.launch as launch
 
     experiment = load_experiment(experiment_file(tmp_path, "jobs", seeds=[0, 1, 2, 3]))
     files = write_cell_files(experiment)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
-    lock, running, peak, masks = threading.Lock(), [0], [0], []
+    lock, running, peak, masks, threads = threading.Lock(), [0], [0], [], []
 
-    def fake_run(command, stdout, stderr, env, check):
+    def fake_lane(cells, files, env, progress, report):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
             masks.append(env["CUDA_VISIBLE_DEVICES"])
+            threads.append(env.get("OMP_NUM_THREADS"))
         time.sleep(0.2)
         with lock:
             running[0] -= 1
-        return type("Done", (), {"returncode": 0})()
+        return [{"cell": cell.id, "ok": True, "log": "x"} for cell in cells]
 
-    monkeypatch.setattr(launch.subprocess, "run", fake_run)
+    monkeypatch.setattr(launch, "_lane_subprocess", fake_lane)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     outcomes = LocalProcesses(jobs=2).run(launch.lanes(experiment.cells), files, progress=lambda line: None)
     assert [o["ok"] for o in outcomes] == [True] * 4
     assert peak[0] == 2 and sorted(masks) == ["5", "5", "7", "7"]
+    assert threads == [None] * 4
+
+
+@pytest.mark.parametrize(("jobs", "threads", "slots", "environ", "cores", "expected"), [
+    (3, None, [None, None, None], {}, 2, 1),  # 3 CPU lanes on 2 cores: one thread each, never 0
+    (2, None, [None, None], {}, 16, 8),  # the cores divided among the lanes
+    (1, None, [None], {}, 16, None),  # one lane: torch's default
+    (2, None, ["0", "1"], {}, 16, None),  # GPU lanes: torch's default
+    (2, None, [None, None], {"OMP_NUM_THREADS": "3"}, 16, None),  # the user's setting is inherited
+    (2, 5, [None, None], {"OMP_NUM_THREADS": "3"}, 16, 5),  # --threads wins
+])
+def test_lane_threads(jobs, threads, slots, environ, cores, expected):
+    assert lane_threads(jobs, threads, slots, environ, cores) == expected
+
+
+def test_lane_environment_sets_threads_and_mask(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = lane_environment("3", 2)
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
+    assert env["TQDM_DISABLE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+    assert "OMP_NUM_THREADS" not in lane_environment(None, None)
+
+
+def test_threads_only_with_the_local_launcher(tmp_path, capsys):
+    from selfsynth.cli import main
+
+    code = main(["reproduce", str(experiment_file(tmp_path, "threads")), "--launcher", "slurm", "--threads", "2"])
+    assert code == 2
+    assert "--threads applies to --launcher local" in capsys.readouterr().err
+    assert main(["reproduce", str(experiment_file(tmp_path, "threads")), "--threads", "0"]) == 2
 
 
 def test_cell_configs_are_frozen_per_experiment(tmp_path):

@@ -40,7 +40,8 @@ __all__ = [
 
 
 def reproduce(path: str | Path, out: str | None = None, launcher: LauncherKind = "local", jobs: int = 1,
-              progress: Callable[[str], None] | None = None, on_change: OnChange = "stop") -> dict[str, Any]:
+              progress: Callable[[str], None] | None = None, on_change: OnChange = "stop",
+              threads: int | None = None) -> dict[str, Any]:
     """Run what is missing of an experiment, then write its tables and plots. Returns
     {experiment, outcomes, tables (markdown), files, failed}. A cell whose run-store folder holds a
     run of another config (whatever experiment made it) stops everything with one line naming the
@@ -54,7 +55,7 @@ def reproduce(path: str | Path, out: str | None = None, launcher: LauncherKind =
     claim_output_dir(experiment.out, "run", flag="--out")
     check_unchanged(experiment)
     experiment = resolve_changes(experiment, on_change)
-    outcomes = run_cells(experiment, launcher, jobs, progress)
+    outcomes = run_cells(experiment, launcher, jobs, progress, threads)
     failed = [o for o in outcomes if not o["ok"]]
     for outcome in failed:
         progress(f"FAILED {outcome['cell']}: {outcome.get('error', '')} (log: {outcome.get('log')})")

@@ -4,8 +4,8 @@ independent. A ``Launcher`` takes the lanes and returns one outcome per cell; ``
 picks one from ``reproduce --launcher`` / ``--jobs``:
 
 - ``InProcess``: every cell in this process, one after another (``local``, one job);
-- ``LocalProcesses``: lanes in parallel, at most ``--jobs`` at once, each a ``selfsynth run``
-  subprocess on its own GPUs taken from the visible ones (``local`` with ``--jobs N``);
+- ``LocalProcesses``: lanes in parallel, at most ``--jobs`` at once, each a process on its own
+  GPUs taken from the visible ones, or on its share of the CPU cores (``local`` with ``--jobs N``);
 - ``SubmititLocal``: the same through submitit's local executor (separate processes, the job
   code path of Slurm);
 - ``Slurm``: the lanes as one job array, the extra evaluations (Table 13's selection evaluation,
@@ -17,6 +17,7 @@ parallel training and sharded generation, see ``selfsynth.train``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -215,53 +216,94 @@ def _with_logs(outcomes: list[Outcome], cells: Sequence[Cell]) -> list[Outcome]:
 # -- launchers ------------------------------------------------------------------------------------
 @dataclass
 class InProcess:
-    """Every cell in this process, lane after lane."""
+    """Every cell in this process, lane after lane; with ``threads``, torch uses that many CPU
+    threads while the cells run."""
+
+    threads: int | None = None
 
     def run(self, groups: list[list[Cell]], files: dict[str, Path], progress: Progress) -> list[Outcome]:
         cells = [cell for group in groups for cell in group]
         outcomes: list[Outcome] = []
-        for index, cell in enumerate(cells, 1):
-            progress(f"[{index}/{len(cells)}] {cell.task}/{cell.method}/seed {cell.seed}")
-            outcomes += _with_logs(run_lane([str(files[cell.id])]), [cell])
+        with _torch_threads(self.threads):
+            for index, cell in enumerate(cells, 1):
+                progress(f"[{index}/{len(cells)}] {cell.task}/{cell.method}/seed {cell.seed}")
+                outcomes += _with_logs(run_lane([str(files[cell.id])]), [cell])
         return outcomes
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass
 class LocalProcesses:
-    """Lanes in parallel, at most ``jobs`` at once, each on its own GPUs (see ``gpu_slots``)."""
+    """Lanes in parallel, at most ``jobs`` at once, each on its own GPUs (see ``gpu_slots``).
+
+    A lane with at most one GPU is one process (``selfsynth.experiment.lane``) that runs its cells
+    in order; a lane with several GPUs runs each cell under ``accelerate launch``. CPU lanes share
+    the machine's cores: each gets ``threads`` torch threads (``lane_threads``), so that lanes do
+    not oversubscribe the cores with one full-width thread pool each."""
 
     jobs: int
     gpus_per_lane: int = 1
+    threads: int | None = None
 
     def run(self, groups: list[list[Cell]], files: dict[str, Path], progress: Progress) -> list[Outcome]:
         import queue
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         slots = gpu_slots(visible_gpus(), self.jobs, self.gpus_per_lane)
+        threads = lane_threads(self.jobs, self.threads, slots)
+        where = f"{len(slots)} lane(s) at once"
+        if threads is not None:
+            where += f", {threads} CPU thread(s) each"
         if len(slots) < self.jobs:
-            progress(f"--jobs {self.jobs}: {len(slots)} lane(s) at once ({self.gpus_per_lane} GPU(s) each of the visible ones)")
+            where += f" ({self.gpus_per_lane} GPU(s) each of the visible ones)"
+        progress(f"--jobs {self.jobs}: {where}")
         free: queue.Queue[str | None] = queue.Queue()
         for slot in slots:
             free.put(slot)
+        total = sum(len(group) for group in groups)
+        finished, lock = [0], threading.Lock()
+
+        def report(outcome: Outcome, mask: str | None) -> None:
+            with lock:
+                finished[0] += 1
+                count = finished[0]
+            gpu = f"GPU {mask}" if mask else "no GPU assigned"
+            seconds = f" in {outcome['seconds']:.0f} s" if isinstance(outcome.get("seconds"), (int, float)) else ""
+            state = f"done{seconds}" if outcome["ok"] else f"FAILED, log {outcome['log']}"
+            progress(f"[{count}/{total}] {outcome['cell']}: {state} ({gpu})")
 
         def lane_job(cells: list[Cell]) -> list[Outcome]:
             mask = free.get()
             try:
+                env = lane_environment(mask, threads)
+                gpus = len(mask.split(",")) if mask else 1
+                if gpus <= 1:
+                    return _lane_subprocess(cells, files, env, progress, lambda o: report(o, mask))
                 results = []
                 for cell in cells:
                     log = cell_results_path(cell).with_name("reproduce.log")
                     log.parent.mkdir(parents=True, exist_ok=True)
-                    env = dict(os.environ, TQDM_DISABLE="1")
-                    if mask is not None:
-                        env["CUDA_VISIBLE_DEVICES"] = mask
-                    gpus = len(mask.split(",")) if mask else 1
                     with open(log, "w", encoding="utf-8") as handle:
                         proc = subprocess.run(cell_command(files[cell.id], gpus, _free_port()), stdout=handle,
                                               stderr=subprocess.STDOUT, env=env, check=False)
                     ok = proc.returncode == 0
                     results.append({"cell": cell.id, "ok": ok, "log": str(log), **({} if ok else {"error": f"exit {proc.returncode}"})})
-                    where = f"GPU {mask}" if mask else "no GPU assigned"
-                    progress(f"{cell.id}: {'done' if ok else 'FAILED, log ' + str(log)} ({where})")
+                    report(results[-1], mask)
                 return results
             finally:
                 free.put(mask)
@@ -271,6 +313,81 @@ class LocalProcesses:
             for result in pool.map(lane_job, groups):
                 outcomes += result
         return outcomes
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def lane_threads(jobs: int, threads: int | None, slots: Sequence[str | None],
+                 environ: dict[str, str] | None = None, cores: int | None = None) -> int | None:
+    """Torch CPU threads for each local lane: ``threads`` when given (``reproduce --threads``);
+    else, for CPU lanes run side by side (no GPU slots, ``jobs`` > 1, no ``OMP_NUM_THREADS`` set by
+    the user), the usable cores divided among the lanes (at least 1); else None (torch's default)."""
+    environ = os.environ if environ is None else environ
+    if threads is not None:
+        return threads
+    if jobs <= 1 or any(slot is not None for slot in slots) or "OMP_NUM_THREADS" in environ:
+        return None
+    return max(1, (cores if cores is not None else usable_cores()) // jobs)
+
+
+def lane_environment(mask: str | None, threads: int | None) -> dict[str, str]:
+    """A lane process's environment: its GPUs, its thread count (read by torch at import), no
+    progress bars, and unbuffered output (its lines reach the terminal as they are written)."""
+    env = dict(os.environ, TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
+    if mask is not None:
+        env["CUDA_VISIBLE_DEVICES"] = mask
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+def _lane_subprocess(cells: Sequence[Cell], files: dict[str, Path], env: dict[str, str], progress: Progress,
+                     report: Callable[[Outcome], None]) -> list[Outcome]:
+    """One lane as one ``selfsynth.experiment.lane`` process. Its output goes to each cell's
+    ``reproduce.log`` (split at the outcome lines) and, line by line, to ``progress``; a cell the
+    process did not finish (it died) is a failure naming the exit code."""
+    from selfsynth.experiment.lane import parse_outcome
+
+    logs = [cell_results_path(cell).with_name("reproduce.log") for cell in cells]
+    for log in logs:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "selfsynth.experiment.lane", *(str(files[cell.id]) for cell in cells)]
+    outcomes: list[Outcome] = []
+    handle = open(logs[0], "w", encoding="utf-8")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                            encoding="utf-8", errors="replace")
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            outcome = parse_outcome(line) if len(outcomes) < len(cells) else None
+            if outcome is None:
+                handle.write(line)
+                handle.flush()
+                if line.strip():
+                    progress(line.rstrip())
+                continue
+            index = len(outcomes)
+            outcome = {**outcome, "cell": cells[index].id, "log": str(logs[index])}
+            outcomes.append(outcome)
+            report(outcome)
+            handle.close()
+            # the next cell's log; anything after the last cell's outcome stays with the last cell
+            following = index + 1 < len(logs)
+            handle = open(logs[index + 1] if following else logs[-1], "w" if following else "a", encoding="utf-8")
+    finally:
+        handle.close()
+        code = proc.wait()
+    for index in range(len(outcomes), len(cells)):
+        outcome = {"cell": cells[index].id, "ok": False, "log": str(logs[index]),
+                   "error": f"the lane process exited with {code} before this cell finished"}
+        outcomes.append(outcome)
+        report(outcome)
+    return outcomes
 
 
 def _job_outcomes(job: Any, cells: Sequence[Cell]) -> list[Outcome]:
@@ -430,10 +547,12 @@ def _follow(jobs: list[tuple[Any, Callable[[Any], list[Outcome]]]], n_lanes: int
     return [o for i in range(len(jobs)) for o in outcomes[i]]
 
 
-def make_launcher(kind: LauncherKind, experiment: Experiment, jobs: int = 1) -> Launcher:
+def make_launcher(kind: LauncherKind, experiment: Experiment, jobs: int = 1, threads: int | None = None) -> Launcher:
     folder = experiment.out.resolve() / "jobs" / "%j"
     if kind == "local":
-        return InProcess() if jobs <= 1 else LocalProcesses(jobs, experiment.config.slurm.gpus_per_cell)
+        if jobs <= 1:
+            return InProcess(threads)
+        return LocalProcesses(jobs, experiment.config.slurm.gpus_per_cell, threads)
     if kind == "submitit_local":
         return SubmititLocal(folder, experiment.config.slurm, jobs)
     return Slurm(folder, experiment.config.slurm, f"selfsynth-{experiment.config.name}", lane_time_min(experiment),
@@ -441,7 +560,7 @@ def make_launcher(kind: LauncherKind, experiment: Experiment, jobs: int = 1) -> 
 
 
 def run_cells(experiment: Experiment, launcher: LauncherKind = "local", jobs: int = 1,
-              progress: Progress | None = None) -> list[Outcome]:
+              progress: Progress | None = None, threads: int | None = None) -> list[Outcome]:
     """Run every unfinished cell; returns one outcome per cell run ({cell, ok, error?, log}). On
     Slurm the extra evaluations run as jobs too (``reproduce`` runs them here otherwise)."""
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -449,7 +568,7 @@ def run_cells(experiment: Experiment, launcher: LauncherKind = "local", jobs: in
     todo = [c for c in experiment.cells if not cell_done(c)]
     done = len(experiment.cells) - len(todo)
     progress(f"reproduce {experiment.config.name}: {len(experiment.cells)} cells, {done} done, {len(todo)} to run ({launcher})")
-    chosen = make_launcher(launcher, experiment, jobs)
+    chosen = make_launcher(launcher, experiment, jobs, threads)
     if not todo and not (isinstance(chosen, Slurm) and chosen.extras):
         return []
     return chosen.run(lanes(todo), files, progress)

@@ -175,6 +175,17 @@ class Judge(abc.ABC):
             else:
                 todo.append(index)
         keys = {index: self.cache_key(items[index], context) for index in todo}
+        if self.cache is None:
+            return self._judge_missing(items, context, progress, verdicts, todo, keys)
+        # a parallel lane judging the same answers (the base model's, at iteration 0) waits here
+        # and then finds them cached instead of paying for them again
+        with self.cache.computing(keys.values()):
+            return self._judge_missing(items, context, progress, verdicts, todo, keys)
+
+    def _judge_missing(self, items: Sequence[JudgeItem], context: JudgeContext, progress: bool,
+                       verdicts: list[Verdict | None], todo: list[int], keys: dict[int, str]) -> list[Verdict]:
+        """``judge`` for the items in ``todo``: cached verdicts, then the judge asked once per
+        distinct input (an unparseable reply re-asked once)."""
         found = self.cache.get_many(list(dict.fromkeys(keys.values()))) if self.cache is not None else {}
         missing: list[int] = []
         for index in todo:
