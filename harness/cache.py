@@ -159,6 +159,15 @@ class ResponseCache:
         self.misses += len(keys) - len(found)
         return found
 
+    def recheck(self, keys: Iterable[str]) -> dict[str, Any]:
+        """``get_many`` for keys that missed a moment ago (looked up again inside ``computing``):
+        a key found now moves from the misses to the hits; one still missing is not counted twice."""
+        keys = list(keys)
+        found = {key: json.loads(value) for key, value in self.store.get_many(keys).items()}
+        self.hits += len(found)
+        self.misses -= len(found)
+        return found
+
     def put(self, key: str, value: Any, namespace: str = "generation") -> None:
         self.put_many({key: value}, namespace)
 

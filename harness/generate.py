@@ -20,6 +20,7 @@ answers are equally reproducible but not the same strings as ``hf``'s (greedy an
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field
@@ -313,43 +314,54 @@ def generate(
     from selfsynth.models import distributed_state
 
     state = distributed_state()
-    if engine == "vllm" and state.num_processes > 1:
-        raise UserError("--generate.engine vllm runs in one process (vLLM parallelises itself: --generate.vllm_tensor_parallel_size); do not start it under accelerate launch")
-    mine = todo[state.process_index :: state.num_processes] if state.num_processes > 1 else todo
-    # rows: one per (request, sample); sorted by prompt length so batches pad little
-    rows: list[tuple[int, int]] = [(i, s) for i in mine for s in range(n_samples)]
-    rendered = {i: render_prompt(lm.processor, requests[i][1]) for i in mine}
-    rows.sort(key=lambda r: (len(rendered[r[0]]), r[0], r[1]))
-    answers: dict[int, list[str | None]] = {i: [None] * n_samples for i in mine}
-    step = lm.rows_per_call if engine == "vllm" else batch_size
-    batches = [rows[k : k + step] for k in range(0, len(rows), step)]
-    # transient, and on terminals only (disable=None): the calling step prints its own one-line
-    # summary when it finishes, and a log file or a captured stream gets no carriage returns
-    off = not batches or not state.is_main_process or _tqdm_disabled()  # nothing to generate: no bar
-    bar = tqdm(batches, desc=desc or "generate", leave=False, disable=True if off else None)
-    for chunk in bar:
-        prepared = []
-        for i, s in chunk:
-            image, prompt = requests[i]
-            seed = _row_seed(hashes[image], prompt, args.seed, s) if args.sampled else None
-            prepared.append((image, rendered[i], seed))
-        texts = _vllm_rows(lm, prepared, args) if engine == "vllm" else _generate_rows(lm, prepared, args)
-        finished: dict[str, list[str]] = {}
-        for (i, s), text in zip(chunk, texts):
-            answers[i][s] = text
-            if all(a is not None for a in answers[i]):
-                finished[keys[i]] = list(answers[i])  # type: ignore[arg-type]
-        if cache is not None and finished:
-            cache.put_many(finished)
-    local = [(i, list(answers[i])) for i in mine]
-    if state.num_processes > 1:
-        from accelerate.utils import gather_object
+    with contextlib.ExitStack() as shared:
+        if cache is not None and todo and state.num_processes == 1:
+            # a parallel lane about to generate the same answers (the base model's, at iteration 0)
+            # waits here, then reads them from the cache (one process only: the ranks of one
+            # accelerate launch share the work through gather_object instead)
+            shared.enter_context(cache.computing(keys[i] for i in todo))
+            found = cache.recheck([keys[i] for i in todo])
+            for i in todo:
+                if keys[i] in found:
+                    results[i] = list(found[keys[i]])
+            todo = [i for i in todo if results[i] is None]
+        if engine == "vllm" and state.num_processes > 1:
+            raise UserError("--generate.engine vllm runs in one process (vLLM parallelises itself: --generate.vllm_tensor_parallel_size); do not start it under accelerate launch")
+        mine = todo[state.process_index :: state.num_processes] if state.num_processes > 1 else todo
+        # rows: one per (request, sample); sorted by prompt length so batches pad little
+        rows: list[tuple[int, int]] = [(i, s) for i in mine for s in range(n_samples)]
+        rendered = {i: render_prompt(lm.processor, requests[i][1]) for i in mine}
+        rows.sort(key=lambda r: (len(rendered[r[0]]), r[0], r[1]))
+        answers: dict[int, list[str | None]] = {i: [None] * n_samples for i in mine}
+        step = lm.rows_per_call if engine == "vllm" else batch_size
+        batches = [rows[k : k + step] for k in range(0, len(rows), step)]
+        # transient, and on terminals only (disable=None): the calling step prints its own one-line
+        # summary when it finishes, and a log file or a captured stream gets no carriage returns
+        off = not batches or not state.is_main_process or _tqdm_disabled()  # nothing to generate: no bar
+        bar = tqdm(batches, desc=desc or "generate", leave=False, disable=True if off else None)
+        for chunk in bar:
+            prepared = []
+            for i, s in chunk:
+                image, prompt = requests[i]
+                seed = _row_seed(hashes[image], prompt, args.seed, s) if args.sampled else None
+                prepared.append((image, rendered[i], seed))
+            texts = _vllm_rows(lm, prepared, args) if engine == "vllm" else _generate_rows(lm, prepared, args)
+            finished: dict[str, list[str]] = {}
+            for (i, s), text in zip(chunk, texts):
+                answers[i][s] = text
+                if all(a is not None for a in answers[i]):
+                    finished[keys[i]] = list(answers[i])  # type: ignore[arg-type]
+            if cache is not None and finished:
+                cache.put_many(finished)
+        local = [(i, list(answers[i])) for i in mine]
+        if state.num_processes > 1:
+            from accelerate.utils import gather_object
 
-        local = gather_object(local)
-    for i, outs in local:
-        results[i] = outs
-    if not args.sampled:
-        results = [r * args.num_samples if r is not None else r for r in results]
+            local = gather_object(local)
+        for i, outs in local:
+            results[i] = outs
+        if not args.sampled:
+            results = [r * args.num_samples if r is not None else r for r in results]
     return [list(r) for r in results]  # type: ignore[arg-type]
 
 

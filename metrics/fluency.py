@@ -169,7 +169,7 @@ class FluencyScorer:
         if todo and self.cache is not None:
             with self.cache.computing(keys[t] for t in todo):
                 # scored by another process (a parallel lane) while this one waited
-                found = self.cache.get_many([keys[t] for t in todo])
+                found = self.cache.recheck([keys[t] for t in todo])
                 results.update({t: found[keys[t]] for t in todo if keys[t] in found})
                 self.cache_hits += len(found)
                 self._score_new([t for t in todo if t not in results], results, keys, progress)

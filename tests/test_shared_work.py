@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from selfsynth.cache import ResponseCache
+from selfsynth.io import read_jsonl
 from selfsynth.metrics.fluency import FluencyScorer
 from selfsynth.metrics.judges.base import JudgeContext, JudgeItem
 from selfsynth.metrics.judges.local import LocalJudge
@@ -81,3 +83,25 @@ def test_the_same_answers_are_judged_once(tmp_path):
     assert asked == [3]
     assert [(v.ee, v.cs) for v in first] == [(v.ee, v.cs) for v in second]
     assert sorted(sum(v.cached for v in verdicts) for verdicts in (first, second)) == [0, 3]
+
+
+def test_the_same_greedy_answers_are_generated_once(tmp_path, toy_world, toy_lm, monkeypatch):
+    import selfsynth.generate as gen
+
+    root = Path(toy_world.dataset_root)
+    requests = [(str(root / r["image"]), "Describe the bird in the image.") for r in read_jsonl(root / "test.jsonl")[:3]]
+    rows_generated: list[int] = []
+    real = gen._generate_rows
+
+    def counted(lm, rows, args):
+        rows_generated.append(len(rows))
+        time.sleep(0.3)
+        return real(lm, rows, args)
+
+    monkeypatch.setattr(gen, "_generate_rows", counted)
+    caches = [ResponseCache(tmp_path / "gen.sqlite") for _ in range(2)]
+    args = gen.GenArgs(max_new_tokens=12)
+    first, second = run_together(*(lambda c=c: gen.generate(toy_lm, requests, args, cache=c) for c in caches))
+    assert first == second and sum(rows_generated) == 3
+    # the one that waited found everything cached, and its misses were not counted twice
+    assert sorted((c.hits, c.misses) for c in caches) == [(0, 3), (3, 0)]
