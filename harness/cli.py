@@ -136,6 +136,10 @@ def _main(argv: list[str] | None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if getattr(args, "json", False):  # stdout is for the JSON alone
+        from selfsynth.tracking import quiet_offline_notice
+
+        quiet_offline_notice()
     try:
         return _run(args.command, args)
     except UserError as exc:

@@ -403,7 +403,9 @@ class Runner(abc.ABC):
         # a killed attempt's event files would add a second curve: the folder is ours, start it afresh
         log_dir = train_log_dir(self.store.unit_dir(self.task.name, self.name), iteration)
         shutil.rmtree(log_dir, ignore_errors=True)
-        result = train(model_path, rows, path / "adapter", train_cfg, desc=f"{self.name} iter {iteration} train", log_dir=log_dir)
+        with self._tracker.training(iteration) as tracker_run:  # wandb / mlflow: one tracker run per training
+            result = train(model_path, rows, path / "adapter", train_cfg, desc=f"{self.name} iter {iteration} train",
+                           log_dir=log_dir, tracker_run=tracker_run)
         merge_adapter(model_path, str(path / "adapter"), str(path / "merged"))
         return {"n_examples": len(rows), **_train_summary(result)}
 

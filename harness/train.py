@@ -285,11 +285,13 @@ def _prepare_model(model_path: Path, cfg: TrainConfig, on_gpu: bool) -> Any:
 
 
 def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
-          desc: str = "train", log_dir: str | os.PathLike | None = None) -> TrainResult:
+          desc: str = "train", log_dir: str | os.PathLike | None = None, tracker_run: Any = None) -> TrainResult:
     """Fine-tune ``model_path`` on ``examples`` ({"id","image","question","answer"}); see the module doc.
     ``desc`` titles the progress bar; the Trainer's per-step log dictionaries go to the
     ``selfsynth.train`` logger (a run's log file), not the terminal. ``log_dir`` is where
-    ``cfg.report_to="tensorboard"`` writes its event files (none are written without it)."""
+    ``cfg.report_to="tensorboard"`` writes its event files (none are written without it);
+    ``tracker_run`` a wandb run the curves go to (``RunTracker.training``'s; without it the
+    Trainer's own callback starts one)."""
     import logging
 
     import torch
@@ -365,7 +367,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         logging_steps=1,
         save_strategy="no",
         # the tracker (cfg.report_to) gets the per-step logs; TensorBoard writes into log_dir
-        report_to=trainer_report_to(cfg.report_to, log_dir),
+        report_to=trainer_report_to(cfg.report_to, log_dir, tracker_run),
         run_name=desc,
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -380,7 +382,7 @@ def train(model_path: str | os.PathLike, examples: Sequence[dict], out_dir: str 
         args=args,
         train_dataset=_Rows(pack_by_image(rows) if cfg.pack_questions else rows),
         data_collator=AnswerOnlyCollator(processor, augment=cfg.augment),
-        callbacks=[_LossLog(), *trainer_callbacks(cfg.report_to, log_dir)],
+        callbacks=[_LossLog(), *trainer_callbacks(cfg.report_to, log_dir, tracker_run)],
     )
     # our loss log replaces the Trainer's print-every-log-line fallback for disabled progress bars
     trainer.remove_callback(PrinterCallback)
