@@ -14,6 +14,7 @@ import logging
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from selfsynth.tasks.base import Sample, Task, split_seed, subset
 
 SHARED = "_shared"  # method-independent steps (descriptions, selection) of one task
 LOG_FILE = "run.log"  # per run unit: the Trainer's per-step log dictionaries and our step lines
+WARNINGS_LOGGER = "py.warnings"  # where Python warnings are logged (the name logging.captureWarnings uses)
 
 
 class LazyModel:
@@ -62,6 +64,34 @@ class LazyModel:
         if self._loaded is not None:
             self._loaded.close()
             self._loaded = None
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` while a run lasts: the warning as Python would print it, logged
+    at WARNING to ``WARNINGS_LOGGER`` (run.log's handler is on it)."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    logging.getLogger(WARNINGS_LOGGER).warning("%s", text.rstrip())
+
+
+@contextlib.contextmanager
+def quiet_model_loading():
+    """transformers' per-load "Loading weights" / "Writing model shards" bars off while it lasts:
+    one line per finished step, and every step that loads or merges a model would add two or three
+    (download bars stay: a hub model fetched meanwhile should still show its progress)."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on, downloads_were_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # also turns huggingface_hub's off: turned back on below
+    if downloads_were_on:
+        enable_progress_bars()
+    try:
+        yield
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()  # turns huggingface_hub's on as well
+        if not downloads_were_on and not are_progress_bars_disabled():
+            disable_progress_bars()
 
 
 class Runner(abc.ABC):
@@ -264,7 +294,9 @@ class Runner(abc.ABC):
     @contextlib.contextmanager
     def _log_file(self):
         """Our loggers write to ``<unit>/run.log`` while the run lasts (the Trainer's per-step
-        dictionaries go there, not to the terminal); warnings still reach stderr."""
+        dictionaries go there, not to the terminal); their warnings still reach stderr. Python
+        warnings raised meanwhile (libraries' deprecation notices, e.g. one from transformers after
+        every training) go to run.log only, so the terminal keeps one line per finished step."""
         unit = self.store.unit_dir(self.task.name, self.name)
         unit.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(unit / LOG_FILE, encoding="utf-8")
@@ -275,23 +307,17 @@ class Runner(abc.ABC):
         previous_level = logger.level
         logger.setLevel(logging.INFO)
         logger.addHandler(file_handler)
+        warnings_logger = logging.getLogger(WARNINGS_LOGGER)
+        warnings_logger.addHandler(file_handler)
         if not logging.getLogger().handlers:  # nobody else prints warnings: keep them visible
             logger.addHandler(console)
-        # one line per finished step: transformers' per-load "Loading weights" / "Writing model
-        # shards" bars would add two or three lines to every step that loads or merges a model
-        # (download bars stay: a hub model fetched mid-run should still show its progress)
-        from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
-        from transformers.utils import logging as hf_logging
-
-        bars_were_on, downloads_were_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
-        hf_logging.disable_progress_bar()
-        if downloads_were_on:
-            enable_progress_bars()
         try:
-            yield
+            # catch_warnings restores the filters and showwarning on exit
+            with quiet_model_loading(), warnings.catch_warnings():
+                warnings.showwarning = _log_warning
+                yield
         finally:
-            if bars_were_on:
-                hf_logging.enable_progress_bar()
+            warnings_logger.removeHandler(file_handler)
             logger.removeHandler(file_handler)
             logger.removeHandler(console)
             logger.setLevel(previous_level)

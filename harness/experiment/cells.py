@@ -168,13 +168,15 @@ def run_extras(experiment: Experiment, progress: Callable[[str], None], on_chang
     with the same config fingerprint; a stored one of another config is refused or, with
     ``new_run``, replaced by a fresh evaluation in a folder of its own)."""
     from selfsynth.api import EvalConfig, evaluate, evaluate_selection
+    from selfsynth.runner import quiet_model_loading  # one progress line each, as a run's steps
 
     for cell in experiment.selection:
         path = selection_path(cell)
         if path.is_file() and set(results.read_object(path).get("encoders", {})) >= set(experiment.config.select_encoders):
             continue
         progress(f"select-eval {cell.task} seed {cell.seed}: {', '.join(experiment.config.select_encoders)}")
-        evaluate_selection(cell.config, experiment.config.select_encoders)
+        with quiet_model_loading():
+            evaluate_selection(cell.config, experiment.config.select_encoders)
     for item in experiment.transfer:
         for seed in experiment.config.seeds:
             source = next((c for c in experiment.cells if c.task == item.train_task and c.method == item.method and c.seed == seed), None)
@@ -200,7 +202,8 @@ def run_extras(experiment: Experiment, progress: Callable[[str], None], on_chang
             if stored is not None:
                 continue
             progress(f"transfer {item.train_task}/{item.method} seed {seed} -> {item.eval_task}")
-            evaluate(dataclasses.replace(eval_config, out=str(out)), record={"fingerprint": fingerprint})
+            with quiet_model_loading():
+                evaluate(dataclasses.replace(eval_config, out=str(out)), record={"fingerprint": fingerprint})
 
 
 def write_tables(experiment: Experiment, formats: Sequence[str] = ("md", "latex", "csv", "json"), plots: bool = True) -> tuple[list[str], list[Path]]:
