@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ UNNAMED_SENTENCE = "I cannot tell which species this bird is."
 # CPU threads of the pre-training: float sums are split by thread, so a fixed count gives the same
 # weights on machines that differ only in core count (README "What another machine reproduces")
 BUILD_THREADS = 2
+# what the build of the default world takes (pre-training pinned to BUILD_THREADS threads; see
+# ToyConfig.pretrain_steps), said when a build starts so that a silent terminal is expected
+BUILD_ESTIMATE = "about 3 min on 2 CPU cores"
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def checkout_cache(module_file: Path) -> Path | None:
 def ensure_toy_world(cache_dir: str | os.PathLike | None = None, config: ToyConfig | None = None) -> ToyWorld:
     """The toy world for ``config`` (default settings if None), built on first use under
     ``cache_dir`` (default: ``default_cache()``)."""
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     config = config or ToyConfig()
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache()
@@ -129,7 +133,13 @@ def ensure_toy_world(cache_dir: str | os.PathLike | None = None, config: ToyConf
     done = root / "BUILD_DONE.json"
     if done.is_file():
         return _world(root, config)
-    with FileLock(str(cache / f"{config.key()}.lock")):
+    lock = FileLock(str(cache / f"{config.key()}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # another process is building it: said once, so that minutes of silence are explained
+        _say(f"toy world: waiting for another process's build of {_shown(root)}")
+        lock.acquire()
+    try:
         if done.is_file():  # another process finished it while we waited
             return _world(root, config)
         # anything left here is from an interrupted build (we hold the lock): start over
@@ -138,13 +148,39 @@ def ensure_toy_world(cache_dir: str | os.PathLike | None = None, config: ToyConf
         if root.exists():
             shutil.rmtree(root)
         tmp = cache / f".{config.key()}.building-{os.getpid()}"
+        checkout = checkout_cache(Path(__file__))
+        once = "once per checkout" if checkout is not None and cache.resolve() == checkout.resolve() else "once per cache folder"
+        estimate = f"; {BUILD_ESTIMATE}" if _default_size(config) else ""
+        _say(f"toy world: building in {_shown(root)} ({once}{estimate})")
+        started = time.perf_counter()
         try:
             _build(tmp, config)
             tmp.rename(root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _say(f"toy world: built in {time.perf_counter() - started:.0f} s")
+    finally:
+        lock.release()
     return _world(root, config)
+
+
+def _say(line: str) -> None:
+    """A progress line on stderr, as the runner's step lines (stdout stays for a command's result)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (``.cache/toy/<key>``)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _default_size(config: ToyConfig) -> bool:
+    """Whether ``config`` builds a world of the default size (any seed): what BUILD_ESTIMATE is for."""
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, seed=ToyDataConfig().seed)) == ToyConfig()
 
 
 def fake_names(config: ToyConfig) -> list[str]:
