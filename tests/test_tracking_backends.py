@@ -33,9 +33,9 @@ def _toy_run(out: Path, tracker: str, env: dict[str, str]) -> dict:
 
 
 def _offline_env(tmp: Path, **extra: str) -> dict[str, str]:
-    # no tracker credentials or servers from the caller's environment
+    # no tracker credentials or servers from the caller's environment, no error reports sent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "MLFLOW_"))}
-    env.update(TQDM_DISABLE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
+    env.update(TQDM_DISABLE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_ERROR_REPORTING="false", **extra)
     return env
 
 
@@ -182,3 +182,35 @@ def test_only_the_main_process_logs(tmp_path, monkeypatch):
         run.log_iteration(0, record)  # would import the tracker (absent or not) if it logged
         run.close()
         assert list(unit.iterdir()) == [], tracker
+
+
+def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, monkeypatch):
+    """A training that raises ends its tracker run as failed (not finished, not left running)."""
+    pytest.importorskip("wandb", reason="wandb is an optional tracker (lmms-eval installs it); this environment lacks it")
+    pytest.importorskip("mlflow", reason="mlflow is an optional tracker (mlflow-skinny, in the dev extra); this environment lacks it")
+    import selfsynth.models
+    from mlflow.tracking import MlflowClient
+
+    from selfsynth.tracking import RunTracker
+
+    for key in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]:
+        monkeypatch.delenv(key)
+    for key, value in _offline_env(tmp_path, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONFIG_DIR=str(tmp_path / "config"),
+                                   WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"),
+                                   MLFLOW_TRACKING_URI=(tmp_path / "mlruns").as_uri(), MLFLOW_ALLOW_FILE_STORE="true").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(selfsynth.models, "distributed_state", lambda: SimpleNamespace(is_main_process=True))
+
+    for tracker in ("wandb", "mlflow"):
+        unit = tmp_path / tracker
+        unit.mkdir()
+        run = RunTracker(tracker, unit, "u").open()
+        with pytest.raises(RuntimeError, match="out of memory"):
+            with run.training(1):
+                raise RuntimeError("out of memory")
+        run.close()
+
+    runs = _wandb_runs(tmp_path / "wandb" / "wandb")
+    assert sorted(runs) == ["u train_iter1"] and runs["u train_iter1"].exit_code == 1
+    found = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).search_runs(["0"])
+    assert [(r.info.run_name, r.info.status) for r in found] == [("u train_iter1", "FAILED")]
