@@ -2,9 +2,9 @@
 
 ``TrainConfig.report_to`` names one tracker: ``tensorboard``, ``wandb``, ``mlflow`` or ``none``.
 The Trainer logs each training's per-step loss, learning rate and gradient norm to it through
-transformers' own callbacks (for wandb, ``wandb_run_callback``); ``RunTracker`` logs each iteration's
-evaluation (accuracy, and EE, CS, FS when a judge grades it) to the same tracker, with the
-iteration as the step.
+transformers' callbacks (for wandb through ``wandb_run_callback``, into the run that
+``RunTracker.training`` opens); ``RunTracker`` logs each iteration's evaluation (accuracy, and EE,
+CS, FS when a judge grades it) to the same tracker, with the iteration as the step.
 
 Where the logs go:
 - ``tensorboard``: event files under the run folder, ``<run>/tensorboard/``: one sub-folder per
