@@ -12,6 +12,7 @@ first) or its size, and tokenizer/config/chat-template edits are hashed whole.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -178,6 +179,27 @@ def pick_dtype(dtype: str, device: Any) -> Any:
     if dtype not in table:
         raise UserError(f"dtype {dtype!r}: expected one of auto, {', '.join(sorted(table))}")
     return table[dtype]
+
+
+@contextlib.contextmanager
+def quiet_model_loading():
+    """transformers' per-load "Loading weights" / "Writing model shards" bars off while it lasts,
+    for output of one line per finished step (each load or save would add a line of its own).
+    Download bars stay: a hub model fetched meanwhile still shows its progress."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on, downloads_were_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # also turns huggingface_hub's off: turned back on below
+    if downloads_were_on:
+        enable_progress_bars()
+    try:
+        yield
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()  # turns huggingface_hub's on as well
+        if not downloads_were_on and not are_progress_bars_disabled():
+            disable_progress_bars()
 
 
 def load_model(

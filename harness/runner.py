@@ -73,27 +73,6 @@ def _log_warning(message, category, filename, lineno, file=None, line=None) -> N
     logging.getLogger(WARNINGS_LOGGER).warning("%s", text.rstrip())
 
 
-@contextlib.contextmanager
-def quiet_model_loading():
-    """transformers' per-load "Loading weights" / "Writing model shards" bars off while it lasts:
-    one line per finished step, and every step that loads or merges a model would add two or three
-    (download bars stay: a hub model fetched meanwhile should still show its progress)."""
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on, downloads_were_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
-    hf_logging.disable_progress_bar()  # also turns huggingface_hub's off: turned back on below
-    if downloads_were_on:
-        enable_progress_bars()
-    try:
-        yield
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()  # turns huggingface_hub's on as well
-        if not downloads_were_on and not are_progress_bars_disabled():
-            disable_progress_bars()
-
-
 class Runner(abc.ABC):
     """Base of every method. Subclasses set ``name`` and implement ``build_data``.
 
@@ -311,6 +290,8 @@ class Runner(abc.ABC):
         warnings_logger.addHandler(file_handler)
         if not logging.getLogger().handlers:  # nobody else prints warnings: keep them visible
             logger.addHandler(console)
+        from selfsynth.models import quiet_model_loading
+
         try:
             # catch_warnings restores the filters and showwarning on exit
             with quiet_model_loading(), warnings.catch_warnings():

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import selfsynth.toy.world as world
 from selfsynth.io import write_json
-from selfsynth.runner import LOG_FILE, WARNINGS_LOGGER, Runner, quiet_model_loading
+from selfsynth.models import quiet_model_loading
+from selfsynth.runner import LOG_FILE, WARNINGS_LOGGER, Runner
 from selfsynth.toy import ToyConfig, ToyDataConfig
 
 
@@ -109,6 +110,17 @@ def test_toy_world_build_says_where_how_long_and_once(tmp_path, capfd, monkeypat
     tiny = ToyConfig(data=ToyDataConfig(seed=5), pretrain_steps=2)  # not the default size: no estimate
     world.ensure_toy_world(".cache/toy", tiny)
     assert capfd.readouterr().err.splitlines()[0] == f"toy world: building in .cache/toy/{tiny.key()} (once per cache folder)"
+
+
+def test_toy_world_build_shows_no_loading_bars(tmp_path, monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    seen = []
+    monkeypatch.setattr(world, "_build_pinned", lambda tmp, config: seen.append(hf_logging.is_progress_bar_enabled()))
+    hf_logging.enable_progress_bar()
+    world._build(tmp_path / "w", ToyConfig())
+    # the training bar is the Trainer's own (train.py), not one of these
+    assert seen == [False] and hf_logging.is_progress_bar_enabled()
 
 
 def test_toy_world_waiting_for_another_build_says_so_once(tmp_path, capfd, monkeypatch):

@@ -168,7 +168,7 @@ def run_extras(experiment: Experiment, progress: Callable[[str], None], on_chang
     with the same config fingerprint; a stored one of another config is refused or, with
     ``new_run``, replaced by a fresh evaluation in a folder of its own)."""
     from selfsynth.api import EvalConfig, evaluate, evaluate_selection
-    from selfsynth.runner import quiet_model_loading  # one progress line each, as a run's steps
+    from selfsynth.models import quiet_model_loading  # one progress line each, as a run's steps
 
     for cell in experiment.selection:
         path = selection_path(cell)

@@ -243,10 +243,13 @@ def pretrain_examples(root: Path, config: ToyConfig) -> list[dict]:
 def _build(tmp: Path, config: ToyConfig) -> None:
     import torch
 
+    from selfsynth.models import quiet_model_loading
+
     previous = torch.get_num_threads()
     torch.set_num_threads(BUILD_THREADS)  # for the build only: restored for whatever runs next
     try:
-        _build_pinned(tmp, config)
+        with quiet_model_loading():  # between the build's start and end lines: the training bar only
+            _build_pinned(tmp, config)
     finally:
         torch.set_num_threads(previous)
 
