@@ -48,6 +48,7 @@ def test_two_cpu_lanes_run_side_by_side_with_one_thread_each(tmp_path, toy_world
     finished = sorted(line for line in lines if line.startswith("["))
     assert [line.split(":")[0] for line in finished] == ["[1/2] toy__base__seed_0", "[2/2] toy__base__seed_1"] or \
         [line.split(":")[0] for line in finished] == ["[1/2] toy__base__seed_1", "[2/2] toy__base__seed_0"]
+    assert all(line.endswith("(1 CPU thread(s))") for line in finished)
     assert any(" · iter 0 · eval: " in line for line in lines)
     for cell in exp.cells:
         log = cell_results_path(cell).with_name("reproduce.log").read_text(encoding="utf-8")

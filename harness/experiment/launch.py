@@ -282,7 +282,7 @@ class LocalProcesses:
             with lock:
                 finished[0] += 1
                 count = finished[0]
-            gpu = f"GPU {mask}" if mask else "no GPU assigned"
+            gpu = f"GPU {mask}" if mask else (f"{threads} CPU thread(s)" if threads is not None else "no GPU assigned")
             seconds = f" in {outcome['seconds']:.0f} s" if isinstance(outcome.get("seconds"), (int, float)) else ""
             state = f"done{seconds}" if outcome["ok"] else f"FAILED, log {outcome['log']}"
             progress(f"[{count}/{total}] {outcome['cell']}: {state} ({gpu})")
