@@ -265,10 +265,13 @@ class Runner(abc.ABC):
         self._tracker = RunTracker(self.config.train.report_to, unit, name, cfg.to_dict(self.config))
         with self._log_file():
             self._tracker.open()
+            failed = True
             try:
-                return self._run()
+                results = self._run()
+                failed = False
+                return results
             finally:
-                self._tracker.close()
+                self._tracker.close(failed=failed)
 
     @contextlib.contextmanager
     def _log_file(self):

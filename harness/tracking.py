@@ -218,13 +218,19 @@ class RunTracker:
                 self._run_id = run.info.run_id
                 mlflow.log_metrics(values, step=iteration)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """End the eval run; ``failed``: the run stopped on an error, and its eval run says so
+        (wandb: exit code 1; mlflow: status FAILED) instead of looking finished."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         if self._eval_run is not None:
-            self._eval_run.finish()
+            self._eval_run.finish(exit_code=1 if failed else 0)
             self._eval_run = None
+        if failed and self.report_to == "mlflow" and self._run_id is not None:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient().set_terminated(self._run_id, status="FAILED")
 
     def _wandb_init(self, **kwargs: Any) -> Any:
         """A wandb run of this unit beside any other open one (``reinit="create_new"``), grouped

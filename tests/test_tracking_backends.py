@@ -214,3 +214,35 @@ def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, monkeypatch):
     assert sorted(runs) == ["u train_iter1"] and runs["u train_iter1"].exit_code == 1
     found = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).search_runs(["0"])
     assert [(r.info.run_name, r.info.status) for r in found] == [("u train_iter1", "FAILED")]
+
+
+def test_a_run_that_fails_after_logging_marks_its_eval_run_failed(tmp_path, monkeypatch):
+    """The eval run of a run that stops on an error ends as failed, not finished."""
+    pytest.importorskip("wandb", reason="wandb is an optional tracker (lmms-eval installs it); this environment lacks it")
+    pytest.importorskip("mlflow", reason="mlflow is an optional tracker (mlflow-skinny, in the dev extra); this environment lacks it")
+    import selfsynth.models
+    from mlflow.tracking import MlflowClient
+
+    from selfsynth.tracking import RunTracker
+
+    for key in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]:
+        monkeypatch.delenv(key)
+    for key, value in _offline_env(tmp_path, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONFIG_DIR=str(tmp_path / "config"),
+                                   WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"),
+                                   MLFLOW_TRACKING_URI=(tmp_path / "mlruns").as_uri(), MLFLOW_ALLOW_FILE_STORE="true").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(selfsynth.models, "distributed_state", lambda: SimpleNamespace(is_main_process=True))
+
+    for tracker in ("wandb", "mlflow"):
+        for outcome in ("ok", "failed"):
+            unit = tmp_path / tracker / outcome
+            unit.mkdir(parents=True)
+            run = RunTracker(tracker, unit, outcome).open()
+            run.log_iteration(0, {"metrics": {"accuracy": 0.5}})
+            run.close(failed=outcome == "failed")
+
+    for outcome, code in (("ok", 0), ("failed", 1)):
+        runs = _wandb_runs(tmp_path / "wandb" / outcome / "wandb")
+        assert {name: r.exit_code for name, r in runs.items()} == {f"{outcome} eval": code}
+    found = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).search_runs(["0"])
+    assert sorted((r.info.run_name, r.info.status) for r in found) == [("failed eval", "FAILED"), ("ok eval", "FINISHED")]
