@@ -184,14 +184,13 @@ def test_only_the_main_process_logs(tmp_path, monkeypatch):
         assert list(unit.iterdir()) == [], tracker
 
 
-def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, monkeypatch):
-    """A training that raises ends its tracker run as failed (not finished, not left running)."""
+@pytest.fixture
+def offline_trackers(tmp_path, monkeypatch):
+    """wandb (offline) and mlflow (a file store in ``tmp_path``) for RunTracker in this process,
+    as the main process, with nothing from the caller's tracker settings."""
     pytest.importorskip("wandb", reason="wandb is an optional tracker (lmms-eval installs it); this environment lacks it")
     pytest.importorskip("mlflow", reason="mlflow is an optional tracker (mlflow-skinny, in the dev extra); this environment lacks it")
     import selfsynth.models
-    from mlflow.tracking import MlflowClient
-
-    from selfsynth.tracking import RunTracker
 
     for key in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]:
         monkeypatch.delenv(key)
@@ -200,6 +199,13 @@ def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, monkeypatch):
                                    MLFLOW_TRACKING_URI=(tmp_path / "mlruns").as_uri(), MLFLOW_ALLOW_FILE_STORE="true").items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(selfsynth.models, "distributed_state", lambda: SimpleNamespace(is_main_process=True))
+
+
+def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, offline_trackers):
+    """A training that raises ends its tracker run as failed (not finished, not left running)."""
+    from mlflow.tracking import MlflowClient
+
+    from selfsynth.tracking import RunTracker
 
     for tracker in ("wandb", "mlflow"):
         unit = tmp_path / tracker
@@ -216,22 +222,11 @@ def test_a_failed_training_leaves_its_run_marked_failed(tmp_path, monkeypatch):
     assert [(r.info.run_name, r.info.status) for r in found] == [("u train_iter1", "FAILED")]
 
 
-def test_a_run_that_fails_after_logging_marks_its_eval_run_failed(tmp_path, monkeypatch):
+def test_a_run_that_fails_after_logging_marks_its_eval_run_failed(tmp_path, offline_trackers):
     """The eval run of a run that stops on an error ends as failed, not finished."""
-    pytest.importorskip("wandb", reason="wandb is an optional tracker (lmms-eval installs it); this environment lacks it")
-    pytest.importorskip("mlflow", reason="mlflow is an optional tracker (mlflow-skinny, in the dev extra); this environment lacks it")
-    import selfsynth.models
     from mlflow.tracking import MlflowClient
 
     from selfsynth.tracking import RunTracker
-
-    for key in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]:
-        monkeypatch.delenv(key)
-    for key, value in _offline_env(tmp_path, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONFIG_DIR=str(tmp_path / "config"),
-                                   WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"),
-                                   MLFLOW_TRACKING_URI=(tmp_path / "mlruns").as_uri(), MLFLOW_ALLOW_FILE_STORE="true").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(selfsynth.models, "distributed_state", lambda: SimpleNamespace(is_main_process=True))
 
     for tracker in ("wandb", "mlflow"):
         for outcome in ("ok", "failed"):
