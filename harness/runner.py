@@ -265,13 +265,13 @@ class Runner(abc.ABC):
         self._tracker = RunTracker(self.config.train.report_to, unit, name, cfg.to_dict(self.config))
         with self._log_file():
             self._tracker.open()
-            failed = True
             try:
                 results = self._run()
-                failed = False
-                return results
-            finally:
-                self._tracker.close(failed=failed)
+            except BaseException:
+                self._tracker.close(failed=True)
+                raise
+            self._tracker.close()
+            return results
 
     @contextlib.contextmanager
     def _log_file(self):
